@@ -1,0 +1,29 @@
+# The dev loop: `make install`, `make run`, `make test`. CI runs `make test` through .ci/run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
+
+.PHONY: install run test train clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# As `heroku local` would: the Procfile's web process, with .env if there is one, on port 5000.
+run: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start web
+
+test: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+# Retrain the bundled model from the shared 311 sample (a developer's checkout has ../shared).
+train: install
+	$(BIN)/python scripts/train.py --data ../shared/data/nyc311 --out models
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,88 @@
+"""create_app(): settings, the model store, one JSON error handler, and the blueprints."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from .artifacts import Store, open_store
+from .errors import ApiError
+from .model_store import ModelStore
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+HTTP_PROBLEMS = {
+    404: "No such route; see GET / for the routes this service answers",
+    405: "This route does not answer that method",
+    413: "The request body is over the size limit",
+    415: "Send JSON with Content-Type: application/json",
+}
+
+
+def _error_response(status: int, body: dict):
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Every failure, routing and size errors included, answers with the one JSON shape."""
+
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError):
+        return _error_response(error.status_code, error.body())
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        status = error.code or 500
+        problem = HTTP_PROBLEMS.get(status, error.description or error.name)
+        response = _error_response(status, ApiError(problem).body())
+        if status == 405 and getattr(error, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        log.exception("unhandled error")
+        return _error_response(500, ApiError("Internal error; the service logged it").body())
+
+
+def _base_app(settings: Settings) -> Flask:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("eta311").setLevel(settings.log_level)
+    app = Flask("eta311")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["SETTINGS"] = settings
+    app.json.sort_keys = False  # answers read in the order they are built: status first
+    register_error_handlers(app)
+    return app
+
+
+def create_echo_app(settings: Settings | None = None) -> Flask:
+    """The echo service alone, at /."""
+    from .echo_routes import echo
+
+    app = _base_app(settings or Settings.from_env())
+    app.register_blueprint(echo)
+    return app
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
+    """The prediction service: /predict, /health, /model, and echo at /echo."""
+    from .echo_routes import echo
+    from .predict_routes import predict
+
+    settings = settings or Settings.from_env()
+    app = _base_app(settings)
+    models = ModelStore(store or open_store(settings.model_uri, settings.s3_endpoint_url), settings.reload_interval_seconds)
+    models.refresh()
+    if models.snapshot.model is None:
+        log.warning("no model loaded from %s: only the median route answers", settings.model_uri)
+    app.extensions["model_store"] = models
+    app.register_blueprint(predict)
+    app.register_blueprint(echo, url_prefix="/echo")
+    return app

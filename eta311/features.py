@@ -1,0 +1,97 @@
+"""The numpy-only feature transformer shared by training and serving: raw 311 values to a matrix."""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping, Sequence
+
+import numpy as np
+
+FEATURE_NAMES = (
+    "type_log_median_hours",
+    "type_log_recent_median_hours",
+    "type_log_count",
+    "latitude",
+    "longitude",
+    "day_of_week",
+    "day_of_year",
+    "seconds_since_midnight",
+)
+
+# Socrata sends 2019-06-08T00:00:09.000; the query string form is 2019-06-08 00:00:09.
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$")
+_EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday; Monday is 0 as in datetime.weekday().
+
+
+def parse_timestamps(values: Sequence[str | None]) -> np.ndarray:
+    """Parse floating New York local timestamps to datetime64[ms]; anything unparseable becomes NaT."""
+    cleaned = [v if isinstance(v, str) and _TIMESTAMP.match(v) else "NaT" for v in values]
+    try:
+        return np.array(cleaned, dtype="datetime64[ms]")
+    except ValueError:
+        # One bad value (say hour 25) fails the whole vectorised parse; sort it out row by row.
+        return np.array([_parse_one(v) for v in cleaned], dtype="datetime64[ms]")
+
+
+def _parse_one(value: str) -> np.datetime64:
+    try:
+        return np.datetime64(value, "ms")
+    except ValueError:
+        return np.datetime64("NaT", "ms")
+
+
+def is_valid_timestamp(value: str) -> bool:
+    """True when value has one of the accepted shapes and names a real instant."""
+    return bool(_TIMESTAMP.match(value)) and not np.isnat(_parse_one(value))
+
+
+def date_features(stamps: np.ndarray) -> np.ndarray:
+    """Day of week (Mon=0), day of year (1-366) and seconds since midnight, as float columns."""
+    days = stamps.astype("datetime64[D]")
+    day_of_week = (days.astype(np.int64) + _EPOCH_WEEKDAY) % 7
+    year_start = stamps.astype("datetime64[Y]").astype("datetime64[D]")
+    day_of_year = (days - year_start).astype(np.int64) + 1
+    seconds = (stamps - days).astype("timedelta64[ms]").astype(np.int64) / 1000.0
+    out = np.column_stack([day_of_week, day_of_year, seconds]).astype(np.float64)
+    out[np.isnat(stamps)] = np.nan
+    return out
+
+
+def to_float(values: Sequence[object]) -> np.ndarray:
+    """Socrata sends numbers as strings and omits nulls; anything non-numeric becomes NaN."""
+    out = np.full(len(values), np.nan)
+    for i, value in enumerate(values):
+        try:
+            out[i] = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+class FeatureEncoder:
+    """Turns (complaint type, lat, lon, created date) columns into the model's feature matrix."""
+
+    def __init__(self, type_stats: Mapping[str, tuple[float, float, float]]):
+        # type -> (log1p median hours, log1p median over the latest days or NaN, log1p count):
+        # the model's whole view of a complaint type, so a new type is simply all NaN.
+        self.type_stats = dict(type_stats)
+
+    def knows(self, complaint_type: str) -> bool:
+        return complaint_type in self.type_stats
+
+    def transform(
+        self,
+        complaint_types: Sequence[str],
+        latitudes: np.ndarray,
+        longitudes: np.ndarray,
+        stamps: np.ndarray,
+    ) -> np.ndarray:
+        """Build the float64 matrix in FEATURE_NAMES order; unknown values stay NaN for the trees."""
+        n = len(complaint_types)
+        matrix = np.empty((n, len(FEATURE_NAMES)), dtype=np.float64)
+        missing = (np.nan, np.nan, np.nan)
+        matrix[:, 0:3] = [self.type_stats.get(t, missing) for t in complaint_types] if n else missing
+        matrix[:, 3] = latitudes
+        matrix[:, 4] = longitudes
+        matrix[:, 5:8] = date_features(stamps)
+        return matrix

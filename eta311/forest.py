@@ -1,0 +1,89 @@
+"""Fitted histogram-gradient-boosting trees compiled to flat numpy arrays for fast prediction."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+FEATURE_SPAN = 1e6  # wider than any feature's range: seconds in a day (86,400) are the widest
+FEATURE_LIMIT = 4e5
+
+
+class CompiledForest:
+    """Several boosted regressors walked together, one tree level per numpy step.
+
+    scikit-learn's predict pays a fixed cost per call (validation, an OpenMP pool) that dwarfs one
+    row's work. Here the split nodes of every tree are renumbered in (feature, threshold) order, so
+    all of a row's split decisions come from one binary search per feature: for feature j, the
+    nodes that send the row right are a prefix of j's block. Leaves point to themselves, so a
+    fixed number of steps (the deepest tree's depth) lands every tree on its leaf.
+    """
+
+    def __init__(self, estimators: Sequence[object], n_features: int):
+        trees = [(k, p[0].nodes) for k, est in enumerate(estimators) for p in est._predictors]
+        if any(nodes["is_categorical"].any() for _, nodes in trees):
+            raise ValueError("categorical splits are not supported by the compiled forest")
+        sizes = np.array([len(nodes) for _, nodes in trees])
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        nodes = np.concatenate([n for _, n in trees])
+        offsets = np.repeat(starts, sizes)
+        leaf = nodes["is_leaf"].astype(bool)
+        feature = nodes["feature_idx"].astype(np.intp)
+        threshold = nodes["num_threshold"].astype(np.float64)
+
+        split_ids = np.flatnonzero(~leaf)
+        split_ids = split_ids[np.lexsort((threshold[split_ids], feature[split_ids]))]
+        leaf_ids = np.flatnonzero(leaf)
+        renumber = np.empty(len(nodes), dtype=np.intp)
+        renumber[split_ids] = np.arange(len(split_ids))
+        renumber[leaf_ids] = len(split_ids) + np.arange(len(leaf_ids))
+        self.n_splits = len(split_ids)
+
+        old_order = np.concatenate([split_ids, leaf_ids])  # old id of each new id
+        is_leaf = leaf[old_order]
+        left = np.where(is_leaf, np.arange(len(nodes)), renumber[(nodes["left"] + offsets)[old_order]])
+        right = np.where(is_leaf, np.arange(len(nodes)), renumber[(nodes["right"] + offsets)[old_order]])
+        self.children = np.column_stack([left, right]).ravel()  # [2n] left child, [2n+1] right child
+        self.value = np.where(is_leaf, nodes["value"][old_order], 0.0)
+        self.roots = renumber[starts]
+
+        split_features = feature[split_ids]
+        self.block_sizes = np.bincount(split_features, minlength=n_features)
+        # Feature j's thresholds shifted by j * FEATURE_SPAN make one sorted array, so a single
+        # searchsorted answers every feature of every row; features stay far inside the span.
+        self.feature_shift = np.arange(n_features) * FEATURE_SPAN
+        self.split_keys = threshold[split_ids] + self.feature_shift[split_features]
+        self.missing_right = ~nodes["missing_go_to_left"][split_ids].astype(bool)
+        self.split_positions = np.arange(self.n_splits)
+
+        self.depth = int(nodes["depth"].max())
+        owner = np.array([k for k, _ in trees])
+        # Trees are grouped by estimator, so each output sums one contiguous block of trees.
+        self.tree_blocks = np.searchsorted(owner, np.arange(len(estimators)))
+        self.baseline = np.array([float(np.ravel(e._baseline_prediction)[0]) for e in estimators])
+
+    def predict(self, features: np.ndarray, chunk_rows: int = 128) -> np.ndarray:
+        """Raw predictions, shape (rows, estimators), equal to each estimator's predict()."""
+        if len(features) <= chunk_rows:
+            return self._predict_chunk(features)
+        parts = [self._predict_chunk(features[i : i + chunk_rows]) for i in range(0, len(features), chunk_rows)]
+        return np.concatenate(parts)
+
+    def _predict_chunk(self, features: np.ndarray) -> np.ndarray:
+        rows = len(features)
+        # Feature j's thresholds strictly below x: those nodes send the row right.
+        keys = np.clip(features, -FEATURE_LIMIT, FEATURE_LIMIT) + self.feature_shift
+        limits = np.searchsorted(self.split_keys, keys)
+        go_right = self.split_positions < np.repeat(limits, self.block_sizes, axis=1)
+        missing = np.isnan(features)
+        if missing.any():
+            go_right = np.where(np.repeat(missing, self.block_sizes, axis=1), self.missing_right, go_right)
+        decisions = go_right.ravel()
+        row_base = (np.arange(rows) * self.n_splits)[:, None]
+        node = np.broadcast_to(self.roots, (rows, len(self.roots)))
+        for _ in range(self.depth):
+            # A leaf's index may reach past its row's decisions; it points to itself either way.
+            node = self.children.take(2 * node + decisions.take(row_base + node, mode="clip"))
+        leaf_values = self.value.take(node)
+        return np.add.reduceat(leaf_values, self.tree_blocks, axis=1) + self.baseline

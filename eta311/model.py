@@ -1,0 +1,85 @@
+"""The resolution-time model: feature encoder, quantile regressors and their compiled form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .features import FEATURE_NAMES, FeatureEncoder, parse_timestamps
+from .forest import CompiledForest
+
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+def log_offsets(features: np.ndarray, global_log_median: float) -> np.ndarray:
+    """Each row's starting point: its type's recent log median, else all-time, else everyone's."""
+    recent, overall = features[:, 1], features[:, 0]
+    return np.where(np.isnan(recent), np.where(np.isnan(overall), global_log_median, overall), recent)
+
+
+@dataclass
+class Estimate:
+    hours: float
+    low: float
+    high: float
+    fallbacks: list[str] = field(default_factory=list)
+
+
+class ETAModel:
+    """Predicts hours to resolution as a log-space offset from the type's recent median.
+
+    The offset carries the drift of 311 resolution times (the latest medians are the strongest
+    baseline); the trees learn how location and time move a request away from it.
+    """
+
+    def __init__(self, encoder: FeatureEncoder, estimators: Sequence[object], global_log_median: float):
+        self.encoder = encoder
+        self.estimators = list(estimators)  # q10, q50, q90, fitted on log1p(hours) - offset
+        self.global_log_median = global_log_median
+        self.compiled = CompiledForest(self.estimators, len(FEATURE_NAMES))
+
+    def __getstate__(self) -> dict:
+        # The compiled arrays are rebuilt on load, so the artifact only holds what sklearn fitted.
+        return {k: v for k, v in self.__dict__.items() if k != "compiled"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.compiled = CompiledForest(self.estimators, len(FEATURE_NAMES))
+
+    def offsets(self, features: np.ndarray) -> np.ndarray:
+        return log_offsets(features, self.global_log_median)
+
+    def predict_matrix(self, features: np.ndarray, use_sklearn: bool = False) -> np.ndarray:
+        """Hours for each row and quantile, shape (rows, 3), monotone across quantiles."""
+        if use_sklearn:
+            raw = np.column_stack([e.predict(features) for e in self.estimators])
+        else:
+            raw = self.compiled.predict(features)
+        hours = np.expm1(raw + self.offsets(features)[:, None])
+        return np.maximum(np.sort(hours, axis=1), 0.0)  # quantile fits are independent; never cross
+
+    def features(self, complaint_types: Sequence[str], latitudes, longitudes, dates: Sequence[str]) -> np.ndarray:
+        return self.encoder.transform(
+            complaint_types,
+            np.asarray(latitudes, dtype=np.float64),
+            np.asarray(longitudes, dtype=np.float64),
+            parse_timestamps(dates),
+        )
+
+    def estimate(self, complaint_type: str, lat: float | None, lon: float | None, date: str) -> Estimate:
+        """One request's estimate, with the fallbacks it needed named."""
+        lat_value = np.nan if lat is None else lat
+        lon_value = np.nan if lon is None else lon
+        row = self.features([complaint_type], [lat_value], [lon_value], [date])
+        low, mid, high = self.predict_matrix(row)[0]
+        return Estimate(round(float(mid), 2), round(float(low), 2), round(float(high), 2), self.fallbacks(complaint_type, lat, lon))
+
+    def fallbacks(self, complaint_type: str, lat: float | None, lon: float | None) -> list[str]:
+        flags = []
+        if not self.encoder.knows(complaint_type):
+            flags.append("unknown_complaint_type")
+        if lat is None or lon is None:
+            flags.append("missing_coordinates")
+        return flags

@@ -1,0 +1,80 @@
+"""The prediction blueprint: medians and model estimates, one or in batches, health and model card."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from . import __version__
+from .errors import NotFound
+from .estimates import answer, batch_answers
+from .model_store import ModelStore
+from .payloads import batch_records, parse_json, prediction_request, query_request
+
+predict = Blueprint("predict", __name__)
+
+ROUTES = {
+    "GET /": "this list",
+    "GET /predict/<complaint_type>": "median hours to resolution for a complaint type",
+    "GET /predict/<complaint_type>?lat=&lon=&date=": "the model's estimate for one request",
+    "POST /predict": "one record, {\"records\": [...]}, or {\"payload\": base64 of (gzipped) JSON}",
+    "GET /health": "liveness, and which model and medians are loaded",
+    "GET /model": "the model card: version, training window, metrics, libraries, complaint types",
+    "GET|POST /echo": "echo msg back",
+}
+
+
+def _models() -> ModelStore:
+    return current_app.extensions["model_store"]
+
+
+@predict.get("/")
+def index():
+    return jsonify({"service": "311 ETA", "version": __version__, "routes": ROUTES})
+
+
+@predict.get("/predict/<path:complaint_type>")
+def predict_one(complaint_type: str):
+    snapshot = _models().snapshot
+    return jsonify(answer(snapshot, query_request(complaint_type, request.args.to_dict(flat=False))))
+
+
+@predict.post("/predict")
+def predict_many():
+    settings = current_app.config["SETTINGS"]
+    document = parse_json(request.get_data(), request.mimetype)
+    rows, is_batch = batch_records(document, settings.max_batch_rows, settings.max_decoded_bytes)
+    snapshot = _models().snapshot
+    if not is_batch:
+        return jsonify(answer(snapshot, prediction_request(rows[0])))
+    answers = batch_answers(snapshot, rows, prediction_request)
+    failed = sum(1 for a in answers if a["status"] != "success")
+    return jsonify({
+        "status": "success",
+        "count": len(answers),
+        "failed": failed,
+        "model_version": snapshot.model_version,
+        "medians_version": snapshot.medians_version,
+        "predictions": answers,
+    })
+
+
+@predict.get("/health")
+def health():
+    models = _models()
+    snapshot = models.snapshot
+    return jsonify({
+        "status": "ok" if snapshot.model is not None and models.last_error is None else "degraded",
+        "model_loaded": snapshot.model is not None,
+        "model_version": snapshot.model_version,
+        "medians_version": snapshot.medians_version,
+        "complaint_types_with_medians": len(snapshot.medians),
+        "last_reload_error": models.last_error,
+    })
+
+
+@predict.get("/model")
+def model_card():
+    card = _models().snapshot.card
+    if card is None:
+        raise NotFound("No model is loaded")
+    return jsonify(card)

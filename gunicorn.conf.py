@@ -1,0 +1,41 @@
+"""Gunicorn settings for Heroku and for `make run`; each says why. GUNICORN_CMD_ARGS overrides these."""
+
+import os
+
+# Heroku routes to $PORT; locally honcho sets PORT=5000 as `heroku local` would set its own.
+bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
+
+# The Python buildpack sets WEB_CONCURRENCY to fit the dyno (2 on a 512 MB dyno).
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+
+# Heroku's router streams request bodies unbuffered, so a slow client would hold a sync worker;
+# with threads it holds one thread. Heroku's own reference config uses gthread with 5 threads.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "5"))
+
+# Router 2.0 keeps idle connections to dynos for 90 s; closing ours first would race its reuse.
+keepalive = 95
+
+# Under the router's 30 s request limit and inside the 30 s between SIGTERM and SIGKILL on
+# every deploy and daily restart, so in-flight requests finish before the dyno is killed.
+timeout = 20
+graceful_timeout = 20
+
+# Load the app (and its model) once before forking, so workers share those pages of memory and
+# a recycled worker starts at once.
+preload_app = True
+
+# Recycle workers now and then to bound any slow leak; jitter keeps them from restarting together.
+max_requests = 20000
+max_requests_jitter = 2000
+
+# Heartbeat files on tmpfs: a disk-backed /tmp can stall and get healthy workers killed.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+# Logs go to stdout, where Heroku's log router collects them.
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+# Heroku's router adds X-Forwarded-For/Proto; trust them as the buildpack does.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
