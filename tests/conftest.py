@@ -1,0 +1,57 @@
+"""Shared fixtures: real 311 records, a tiny model fitted on them, a published store and the app."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from eta311 import training  # noqa: E402
+from eta311.app import create_app  # noqa: E402
+from eta311.artifacts import LocalStore  # noqa: E402
+from eta311.publish import publish_medians, publish_model  # noqa: E402
+from eta311.settings import Settings  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def fixture_days():
+    return training.read_days(LocalStore(FIXTURES / "nyc311"), progress=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(fixture_days):
+    """A real model, small enough to fit in a second, through the production training path."""
+    saved = dict(training.BOOSTING)
+    training.BOOSTING.update(max_iter=15, min_samples_leaf=20)
+    try:
+        return training.train_on_days(fixture_days, holdout_days=7)
+    finally:
+        training.BOOSTING.clear()
+        training.BOOSTING.update(saved)
+
+
+@pytest.fixture
+def published(tmp_path, tiny_run):
+    """A store holding the tiny model and its medians, as the training script publishes them."""
+    store = LocalStore(tmp_path / "models")
+    card = publish_model(store, pickle.dumps(tiny_run.model, protocol=5), tiny_run.card)
+    publish_medians(store, tiny_run.medians)
+    return store, card
+
+
+@pytest.fixture
+def app(published):
+    store, _ = published
+    return create_app(Settings(model_uri=str(store.root), reload_interval_seconds=0))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -1,0 +1,97 @@
+"""Loading, checking and swapping versions; every refusal keeps the last good one."""
+
+import json
+import pickle
+
+import pytest
+
+from eta311.artifacts import LocalStore
+from eta311.model_store import ModelStore
+from eta311.publish import MODEL_CARD, publish_medians, publish_model
+
+
+def loaded(store):
+    models = ModelStore(store, reload_interval_seconds=0)
+    assert models.refresh()
+    return models
+
+
+def test_loads_model_and_medians(published):
+    store, card = published
+    snapshot = loaded(store).snapshot
+    assert snapshot.model_version == card["version"] and snapshot.medians["noise - residential"] > 0
+
+
+def test_checksum_mismatch_keeps_last_good(published, caplog):
+    store, card = published
+    models = loaded(store)
+    bad = json.loads(store.get(MODEL_CARD))
+    bad["artifact"]["sha256"] = "0" * 64
+    bad["version"] = "gbm-tampered"
+    store.put(MODEL_CARD, json.dumps(bad).encode())
+    assert not models.refresh()
+    assert models.snapshot.model_version == card["version"]
+    assert "does not match its card" in models.last_error
+    assert "kept serving" in caplog.text
+
+
+def test_other_sklearn_version_is_refused(published):
+    store, card = published
+    models = loaded(store)
+    other = json.loads(store.get(MODEL_CARD))
+    other["libraries"]["scikit-learn"] = "0.24.2"
+    store.put(MODEL_CARD, json.dumps(other).encode())
+    models.refresh()
+    assert "scikit-learn 0.24.2" in models.last_error and models.snapshot.model is not None
+
+
+def test_pickle_from_another_sklearn_escalates_warning(published, tiny_run):
+    """The loader turns InconsistentVersionWarning into a refusal, even when the card looks right."""
+    import sklearn
+
+    store, _ = published
+    models = loaded(store)
+    real = sklearn.__version__.encode()
+    forged = ("0." + "0" * (len(real) - 2)).encode()  # same length, so the pickle stays well formed
+    blob = pickle.dumps(tiny_run.model).replace(real, forged)
+    card = {k: v for k, v in json.loads(store.get(MODEL_CARD)).items() if k not in ("artifact", "version")}
+    publish_model(store, blob, card)
+    models.refresh()
+    assert "InconsistentVersionWarning" in models.last_error or "Trying to unpickle" in models.last_error
+    assert models.snapshot.model is not None
+
+
+@pytest.mark.parametrize("medians", [b"not json", b"{}", b'{"rodent": -1}', b'{"rodent": "soon"}', b"[1, 2]"])
+def test_bad_medians_are_refused(published, medians):
+    store, _ = published
+    models = loaded(store)
+    before = models.snapshot.medians
+    store.put("medians.json", medians)
+    models.refresh()
+    assert models.snapshot.medians == before and models.last_error
+
+
+def test_garbage_artifact_is_refused(published):
+    store, _ = published
+    models = loaded(store)
+    card = {k: v for k, v in json.loads(store.get(MODEL_CARD)).items() if k not in ("artifact", "version")}
+    publish_model(store, b"\x80\x05garbage", card)
+    models.refresh()
+    assert models.last_error and models.snapshot.model is not None
+
+
+def test_new_versions_swap_in(published, tiny_run):
+    store, card = published
+    models = loaded(store)
+    publish_medians(store, {**tiny_run.medians, "rodent": 1234.5})
+    assert models.refresh()
+    assert models.snapshot.medians["rodent"] == 1234.5
+    assert models.snapshot.model_version == card["version"]
+
+
+def test_store_down_keeps_serving(published, tmp_path):
+    store, card = published
+    models = loaded(store)
+    models.store = LocalStore(tmp_path / "gone")  # nothing there: tokens are None, nothing changes
+    assert not models.refresh()
+    assert models.snapshot.model_version == card["version"]
