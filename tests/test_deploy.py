@@ -88,4 +88,7 @@ def test_procfile_web_serves_and_stops_cleanly(web):
     process.wait(timeout=30)  # honcho itself reports 128+15 for the SIGTERM it was sent
     output = process.stdout.read()
     assert time.monotonic() - started < 25, "must exit well before Heroku's SIGKILL at 30 s"
-    assert "Handling signal: term" in output and "stopped (rc=0)" in output, output
+    # Heroku signals every process of the dyno; honcho's shell wrapper dies of it (rc=-15) while
+    # gunicorn finishes its requests and shuts down on its own.
+    assert "Handling signal: term" in output and "Shutting down: Master" in output, output
+    assert "Traceback" not in output

@@ -11,7 +11,7 @@ def test_compiled_forest_equals_sklearn_on_real_records(tiny_run, fixture_days):
     model = tiny_run.model
     features = model.encoder.transform(cols.complaint_types, cols.latitudes, cols.longitudes, cols.created)
     assert np.isnan(features).any(), "the fixture should exercise missing values"
-    compiled = model.predict_matrix(features)
+    compiled = model.predict_matrix(features, use_sklearn=False)
     reference = model.predict_matrix(features, use_sklearn=True)
     np.testing.assert_allclose(compiled, reference, rtol=1e-9, atol=1e-9)
 
