@@ -33,20 +33,8 @@ class UnknownComplaintType(BadRequest):
         super().__init__("Complaint type is not in database", complaint_type=complaint_type)
 
 
-class Unauthorized(ApiError):
-    status_code = 401
-
-
-class Forbidden(ApiError):
-    status_code = 403
-
-
 class NotFound(ApiError):
     status_code = 404
-
-
-class MethodNotAllowed(ApiError):
-    status_code = 405
 
 
 class PayloadTooLarge(ApiError):
@@ -55,10 +43,6 @@ class PayloadTooLarge(ApiError):
 
 class UnsupportedMediaType(ApiError):
     status_code = 415
-
-
-class TooManyRequests(ApiError):
-    status_code = 429
 
 
 class Unavailable(ApiError):
