@@ -33,7 +33,6 @@ class Snapshot:
     medians_version: str | None = None
     model: ETAModel | None = None
     card: dict | None = None
-    loaded_at: float = 0.0
 
     @property
     def model_version(self) -> str | None:
@@ -53,12 +52,11 @@ def check_medians(blob: bytes) -> dict[str, float]:
     return {str(k).lower(): float(v) for k, v in medians.items()}
 
 
-def load_model(card_blob: bytes, artifact: bytes) -> tuple[ETAModel, dict]:
+def load_model(card: dict, artifact: bytes) -> ETAModel:
     """Unpickle only what its card vouches for, built by this very scikit-learn, and try it once."""
     import sklearn
     from sklearn.exceptions import InconsistentVersionWarning
 
-    card = json.loads(card_blob)
     expected = card["artifact"]["sha256"]
     if content_version(artifact) != expected:
         raise ArtifactRejected(f"artifact sha256 {content_version(artifact)[:12]} does not match its card ({expected[:12]})")
@@ -76,7 +74,7 @@ def load_model(card_blob: bytes, artifact: bytes) -> tuple[ETAModel, dict]:
     probe = model.predict_matrix(model.features(["noise - residential"], [40.7], [-73.9], ["2019-06-08 00:00:09"]))
     if not np.isfinite(probe).all():
         raise ArtifactRejected("model gives non-finite predictions")
-    return model, card
+    return model
 
 
 class ModelStore:
@@ -90,7 +88,6 @@ class ModelStore:
         self._lock = threading.Lock()
         self._poller_pid: int | None = None
         self.last_error: str | None = None
-        self.last_check: float = 0.0
 
     @property
     def snapshot(self) -> Snapshot:
@@ -102,7 +99,6 @@ class ModelStore:
     def refresh(self) -> bool:
         """Load whatever changed since the last look; True if a new version was swapped in."""
         with self._lock:
-            self.last_check = time.time()
             changed = False
             medians, medians_version = self._snapshot.medians, self._snapshot.medians_version
             model, card = self._snapshot.model, self._snapshot.card
@@ -115,9 +111,8 @@ class ModelStore:
                     changed = medians_version != self._snapshot.medians_version
                 token = self.store.token(MODEL_CARD)
                 if token != self._tokens[MODEL_CARD] and token is not None:
-                    card_blob = self.store.get(MODEL_CARD)
-                    name = json.loads(card_blob)["artifact"]["name"]
-                    model, card = load_model(card_blob, self.store.get(name))
+                    new_card = json.loads(self.store.get(MODEL_CARD))
+                    model, card = load_model(new_card, self.store.get(new_card["artifact"]["name"])), new_card
                     self._tokens[MODEL_CARD] = token
                     changed = changed or card["version"] != self._snapshot.model_version
                 self.last_error = None
@@ -125,7 +120,7 @@ class ModelStore:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("kept serving medians %s and model %s: %s", medians_version, self._snapshot.model_version, self.last_error)
             if changed:
-                self._snapshot = Snapshot(medians, medians_version, model, card, time.time())
+                self._snapshot = Snapshot(medians, medians_version, model, card)
                 log.info("now serving medians %s and model %s", medians_version, card and card["version"])
             return changed
 

@@ -125,8 +125,8 @@ def baseline_predictions(medians: dict[str, float], types: list[str], fallback: 
     return np.array([medians.get(t, fallback) for t in types])
 
 
-def evaluate(model: ETAModel, train: Columns, test: Columns, min_rows_per_type: int = 30) -> dict:
-    """MAE of the model and both median baselines on the same held-out rows, overall and per type."""
+def evaluate(model: ETAModel, train: Columns, test: Columns, min_rows_per_type: int = 30) -> tuple[dict, np.ndarray]:
+    """MAE of the model and both median baselines on the same held-out rows, and the predictions."""
     features = model.encoder.transform(test.complaint_types, test.latitudes, test.longitudes, test.created)
     low, predicted, high = model.predict_matrix(features).T
     train_end = train.created.astype("datetime64[D]").max()
@@ -156,7 +156,7 @@ def evaluate(model: ETAModel, train: Columns, test: Columns, min_rows_per_type: 
         "interval_coverage_10_90": round(float(np.mean((actual >= low) & (actual <= high))), 3),
         "median_absolute_error": round(float(np.median(np.abs(predicted - actual))), 3),
         "per_type": per_type,
-    }
+    }, predicted
 
 
 def library_versions() -> dict[str, str]:
@@ -194,9 +194,7 @@ def train_on_days(days: list[DayFile], holdout_days: int = 30) -> TrainingRun:
     if len(train) == 0 or len(test) == 0:
         raise ValueError("need resolved requests both before and inside the held-out window")
     model = fit_model(train)
-    metrics = evaluate(model, train, test)
-    features = model.encoder.transform(test.complaint_types, test.latitudes, test.longitudes, test.created)
-    predicted = model.predict_matrix(features)[:, 1]
+    metrics, predicted = evaluate(model, train, test)
     day = lambda c, f: str(f(c.created.astype("datetime64[D]")))  # noqa: E731
     card = {
         "model": "HistGradientBoostingRegressor x3 (quantiles 0.1/0.5/0.9) on log hours, offset by the recent type median",
