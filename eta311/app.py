@@ -78,10 +78,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     settings = settings or Settings.from_env()
     app = _base_app(settings)
-    models = ModelStore(store or open_store(settings.model_uri, settings.s3_endpoint_url), settings.reload_interval_seconds)
+    fallback = open_store(settings.fallback_uri) if settings.fallback_uri else None
+    primary = store or open_store(settings.model_uri, settings.s3_endpoint_url)
+    models = ModelStore(primary, settings.reload_interval_seconds, fallback)
     models.refresh()
     if models.snapshot.model is None:
-        log.warning("no model loaded from %s: only the median route answers", settings.model_uri)
+        log.warning("no model loaded from %s: only the median route answers", primary.uri)
     app.extensions["model_store"] = models
     app.register_blueprint(predict)
     app.register_blueprint(echo, url_prefix="/echo")

@@ -26,6 +26,7 @@ class Store(Protocol):
     def put(self, name: str, blob: bytes) -> str: ...
     def token(self, name: str) -> str | None: ...
     def list(self, prefix: str = "") -> list[str]: ...
+    def tokens(self, prefix: str = "") -> dict[str, str]: ...
 
 
 class LocalStore:
@@ -67,12 +68,20 @@ class LocalStore:
         return f"{stat.st_mtime_ns}-{stat.st_size}-{stat.st_ino}"
 
     def list(self, prefix: str = "") -> list[str]:
+        return sorted(self.tokens(prefix))
+
+    def tokens(self, prefix: str = "") -> dict[str, str]:
+        """Every object under prefix with its change token; dot files are writes still in flight."""
         base = self.root / prefix
         if not base.is_dir():
-            return []
-        return sorted(
-            str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".")
-        )
+            return {}
+        found = {}
+        for path in base.rglob("*"):
+            if path.is_file() and not path.name.startswith("."):
+                name = str(path.relative_to(self.root))
+                if (token := self.token(name)) is not None:
+                    found[name] = token
+        return found
 
 
 class S3Store:
@@ -100,10 +109,11 @@ class S3Store:
 
     def put(self, name: str, blob: bytes) -> str:
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=blob)
+            version = content_version(blob)
+            self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=blob, Metadata={"sha256": version})
         except Exception as exc:
             raise StoreError(f"cannot write {self.uri}/{name}: {exc}") from exc
-        return content_version(blob)
+        return version
 
     def token(self, name: str) -> str | None:
         from botocore.exceptions import ClientError
@@ -118,16 +128,25 @@ class S3Store:
             raise StoreError(f"cannot check {self.uri}/{name}: {exc}") from exc
 
     def list(self, prefix: str = "") -> list[str]:
-        names = []
+        return sorted(self.tokens(prefix))
+
+    def tokens(self, prefix: str = "") -> dict[str, str]:
+        """Every object under prefix with its ETag, from the listing alone (no request per object)."""
+        found = {}
         full_prefix = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full_prefix):
                 for item in page.get("Contents", []):
                     key = item["Key"]
-                    names.append(key[len(self.prefix) + 1 :] if self.prefix else key)
+                    found[key[len(self.prefix) + 1 :] if self.prefix else key] = item["ETag"]
         except Exception as exc:
             raise StoreError(f"cannot list {self.uri}/{prefix}: {exc}") from exc
-        return sorted(names)
+        return found
+
+
+def join_uri(base: str, *parts: str) -> str:
+    """A sub-folder or sub-prefix of a store address, for folders and s3:// alike."""
+    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
 def open_store(uri: str, endpoint_url: str | None = None) -> Store:

@@ -77,14 +77,23 @@ def load_model(card: dict, artifact: bytes) -> ETAModel:
     return model
 
 
-class ModelStore:
-    """Holds the current Snapshot; a per-process thread polls the store and swaps in new versions."""
+RELOAD_FAILURES = (StoreError, ArtifactRejected, KeyError, TypeError, ValueError, pickle.UnpicklingError, EOFError)
 
-    def __init__(self, store: Store, reload_interval_seconds: int = 30):
-        self.store = store
+
+class ModelStore:
+    """Holds the current Snapshot; a per-process thread polls the store and swaps in new versions.
+
+    Sources are tried in order (the published store, then the bundled folder). Once a file is
+    served from a source, only that source or an earlier one may replace it: a store that goes
+    missing or down leaves the last good version in place rather than falling back to an older one.
+    """
+
+    def __init__(self, store: Store, reload_interval_seconds: int = 30, fallback: Store | None = None):
+        self.sources: list[Store] = [store] + ([fallback] if fallback is not None else [])
         self.interval = reload_interval_seconds
         self._snapshot = Snapshot()
-        self._tokens: dict[str, str | None] = {MEDIANS: None, MODEL_CARD: None}
+        self._tokens: dict[str, tuple[int, str] | None] = {MEDIANS: None, MODEL_CARD: None}
+        self._refused: dict[str, tuple[tuple[int, str], str]] = {}  # name -> (token, why) of a bad publish
         self._lock = threading.Lock()
         self._poller_pid: int | None = None
         self.last_error: str | None = None
@@ -96,33 +105,54 @@ class ModelStore:
             self._start_poller()
         return self._snapshot
 
+    def _changed(self, name: str) -> tuple[Store, tuple[int, str]] | None:
+        """The source and token of name if it differs from what is served and was not already refused."""
+        current = self._tokens[name]
+        last_allowed = current[0] if current else len(self.sources) - 1
+        for index, source in enumerate(self.sources[: last_allowed + 1]):
+            token = source.token(name)
+            if token is not None:
+                found = (index, token)
+                if found == current or (name in self._refused and self._refused[name][0] == found):
+                    return None
+                self._refused.pop(name, None)
+                return source, found
+        return None
+
     def refresh(self) -> bool:
         """Load whatever changed since the last look; True if a new version was swapped in."""
         with self._lock:
-            changed = False
-            medians, medians_version = self._snapshot.medians, self._snapshot.medians_version
-            model, card = self._snapshot.model, self._snapshot.card
-            try:
-                token = self.store.token(MEDIANS)
-                if token != self._tokens[MEDIANS] and token is not None:
-                    blob = self.store.get(MEDIANS)
-                    medians, medians_version = check_medians(blob), "medians-" + content_version(blob)[:12]
-                    self._tokens[MEDIANS] = token
-                    changed = medians_version != self._snapshot.medians_version
-                token = self.store.token(MODEL_CARD)
-                if token != self._tokens[MODEL_CARD] and token is not None:
-                    new_card = json.loads(self.store.get(MODEL_CARD))
-                    model, card = load_model(new_card, self.store.get(new_card["artifact"]["name"])), new_card
-                    self._tokens[MODEL_CARD] = token
-                    changed = changed or card["version"] != self._snapshot.model_version
-                self.last_error = None
-            except (StoreError, ArtifactRejected, KeyError, ValueError, pickle.UnpicklingError, EOFError) as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.error("kept serving medians %s and model %s: %s", medians_version, self._snapshot.model_version, self.last_error)
-            if changed:
-                self._snapshot = Snapshot(medians, medians_version, model, card)
-                log.info("now serving medians %s and model %s", medians_version, card and card["version"])
-            return changed
+            old = self._snapshot
+            loaded = {"medians": old.medians, "medians_version": old.medians_version, "model": old.model, "card": old.card}
+            failures = []
+            for name in (MEDIANS, MODEL_CARD):
+                found = None
+                try:
+                    if (found := self._changed(name)) is None:
+                        continue
+                    source, token = found
+                    if name == MEDIANS:
+                        blob = source.get(MEDIANS)
+                        loaded.update(medians=check_medians(blob), medians_version="medians-" + content_version(blob)[:12])
+                    else:
+                        card = json.loads(source.get(MODEL_CARD))
+                        loaded.update(model=load_model(card, source.get(card["artifact"]["name"])), card=card)
+                    self._tokens[name] = token
+                except RELOAD_FAILURES as exc:
+                    why = f"{type(exc).__name__}: {exc}"
+                    failures.append(why)
+                    if found and not isinstance(exc, StoreError):  # a bad file stays bad: do not reload it every poll
+                        self._refused[name] = (found[1], why)
+            # A refused publish still in place keeps /health degraded until something good replaces it.
+            self.last_error = "; ".join(failures) or next((why for _, why in self._refused.values()), None)
+            new = Snapshot(**loaded)
+            if failures:
+                log.error("kept serving medians %s and model %s: %s", new.medians_version, new.model_version, self.last_error)
+            if (new.medians_version, new.model_version) == (old.medians_version, old.model_version):
+                return False
+            self._snapshot = new
+            log.info("now serving medians %s and model %s", new.medians_version, new.model_version)
+            return True
 
     def _start_poller(self) -> None:
         with self._lock:

@@ -48,9 +48,10 @@ def day_of(name: str) -> Date | None:
         return None
 
 
-def read_days(store: Store, prefix: str = "", progress: Callable[[str], None] = log.info) -> list[DayFile]:
-    """Every YYYY-MM-DD.json.gz under prefix, oldest first."""
-    names = sorted((d, n) for n in store.list(prefix) if (d := day_of(n)) is not None)
+def read_days(store: Store, prefix: str = "", progress: Callable[[str], None] = log.info,
+              since: Date | None = None) -> list[DayFile]:
+    """Every YYYY-MM-DD.json.gz under prefix (from since on, if given), oldest first."""
+    names = sorted((d, n) for n in store.list(prefix) if (d := day_of(n)) is not None and (since is None or d >= since))
     days = []
     for i, (day, name) in enumerate(names, 1):
         days.append(DayFile(day, decode_day(store.get(name))))
@@ -181,6 +182,8 @@ class TrainingRun:
     medians: dict[str, float]
     predicted: np.ndarray
     actual: np.ndarray
+    train: Columns
+    test: Columns
 
 
 def train_on_days(days: list[DayFile], holdout_days: int = 30) -> TrainingRun:
@@ -214,4 +217,4 @@ def train_on_days(days: list[DayFile], holdout_days: int = 30) -> TrainingRun:
         "libraries": library_versions(),
         "complaint_types": sorted(model.encoder.type_stats),
     }
-    return TrainingRun(model, card, latest_medians(columns), predicted, test.hours)
+    return TrainingRun(model, card, latest_medians(columns), predicted, test.hours, train, test)

@@ -49,7 +49,7 @@ def published(tmp_path, tiny_run):
 @pytest.fixture
 def app(published):
     store, _ = published
-    return create_app(Settings(model_uri=str(store.root), reload_interval_seconds=0))
+    return create_app(Settings(model_uri=str(store.root), fallback_uri=None, reload_interval_seconds=0))
 
 
 @pytest.fixture

@@ -92,6 +92,6 @@ def test_new_versions_swap_in(published, tiny_run):
 def test_store_down_keeps_serving(published, tmp_path):
     store, card = published
     models = loaded(store)
-    models.store = LocalStore(tmp_path / "gone")  # nothing there: tokens are None, nothing changes
+    models.sources[0] = LocalStore(tmp_path / "gone")  # nothing there: tokens are None, nothing changes
     assert not models.refresh()
     assert models.snapshot.model_version == card["version"]

@@ -1,0 +1,118 @@
+"""The trigger: recompute medians from the raw days in a store, retrain on request, publish what is no worse."""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable, Sequence
+
+from .artifacts import Store, StoreError, content_version
+from .collect import RAW_PREFIX
+from .dataset import resolved, to_columns
+from .model import ETAModel
+from .model_store import ArtifactRejected, load_model
+from .publish import MEDIANS, MODEL_CARD, dump_json, publish_medians, publish_model
+from .training import MEDIANS_WINDOW_DAYS, DayFile, day_of, evaluate, latest_medians, mature_days, read_days, train_on_days
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MediansResult:
+    published: bool
+    version: str | None
+    days_used: list[str]
+    days_skipped: list[str]
+    rows: int
+    complaint_types: int
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    published: bool
+    version: str | None
+    candidate_mae: float
+    current_mae: float | None
+    current_version: str | None
+    holdout: dict
+
+
+def raw_fingerprint(raw: Store) -> dict[str, str]:
+    """Which day files the store holds and their change tokens: a new or rewritten day changes it."""
+    return {name: token for name, token in raw.tokens(RAW_PREFIX).items() if day_of(name) is not None}
+
+
+def read_window(raw: Store, window_days: int, progress: Callable[[str], None] = log.info) -> list[DayFile]:
+    """The raw days within window_days of the newest one (by the day in the file name)."""
+    days = sorted(d for name in raw.list(RAW_PREFIX) if (d := day_of(name)) is not None)
+    if not days:
+        return []
+    return read_days(raw, RAW_PREFIX, progress, since=days[-1] - timedelta(days=window_days - 1))
+
+
+def recompute_medians(raw: Store, published: Store, window_days: int = MEDIANS_WINDOW_DAYS,
+                      progress: Callable[[str], None] = log.info) -> MediansResult:
+    """Medians of resolved requests on the mature days of the window; published only if they changed.
+
+    A day collected yesterday has most requests still open and its closed ones are the quick ones,
+    so days under training.MIN_CLOSED_SHARE closed are left out, as they are for training.
+    """
+    usable, skipped = mature_days(read_window(raw, window_days, progress))
+    if not usable:
+        raise ValueError(f"no raw day in the latest {window_days} has enough closed requests; medians unchanged")
+    columns = resolved(to_columns(r for d in usable for r in d.records))
+    medians = latest_medians(columns, window_days)
+    blob = dump_json(dict(sorted(medians.items())))
+    current = published.token(MEDIANS) is not None and content_version(published.get(MEDIANS))
+    changed = current != content_version(blob)
+    if changed:
+        publish_medians(published, medians)
+    return MediansResult(changed, "medians-" + content_version(blob)[:12], [str(d.day) for d in usable], skipped,
+                         len(columns), len(medians))
+
+
+def current_model(sources: Sequence[Store]) -> tuple[ETAModel | None, dict | None]:
+    """The model the service would serve: the first source with a card whose artifact loads."""
+    for source in sources:
+        try:
+            if source.token(MODEL_CARD) is None:
+                continue
+            card = json.loads(source.get(MODEL_CARD))
+            return load_model(card, source.get(card["artifact"]["name"])), card
+        except (StoreError, ArtifactRejected, KeyError, ValueError, pickle.UnpicklingError) as exc:
+            log.warning("current model at %s cannot be loaded (%s); it will not count against the candidate", source.uri, exc)
+    return None, None
+
+
+def retrain(raw: Store, published: Store, current_sources: Sequence[Store], holdout_days: int = 30,
+            progress: Callable[[str], None] = log.info) -> RetrainResult:
+    """Fit on every raw day; publish only if the candidate's held-out MAE is no worse than the current model's."""
+    run = train_on_days(read_days(raw, RAW_PREFIX, progress), holdout_days)
+    candidate_mae = run.card["metrics"]["model_mae"]
+    model, card = current_model(current_sources)
+    current_mae = None if model is None else evaluate(model, run.train, run.test)[0]["model_mae"]
+    if current_mae is not None and candidate_mae > current_mae:
+        log.warning("candidate MAE %.3f h is worse than the current model's %.3f h on the same days; not published",
+                    candidate_mae, current_mae)
+        return RetrainResult(False, None, candidate_mae, current_mae, card and card["version"], run.card["holdout_window"])
+    new_card = publish_model(published, pickle.dumps(run.model, protocol=5), run.card)
+    return RetrainResult(True, new_card["version"], candidate_mae, current_mae, card and card["version"], run.card["holdout_window"])
+
+
+def watch(raw: Store, on_change: Callable[[], None], interval_seconds: float, stop: Callable[[], bool] = lambda: False) -> None:
+    """Poll the raw listing (one LIST a round) and call on_change whenever a day lands or changes."""
+    seen: dict[str, str] | None = None
+    while not stop():
+        try:
+            fingerprint = raw_fingerprint(raw)
+            if fingerprint != seen:
+                log.info("raw days changed (%d files); running the trigger", len(fingerprint))
+                on_change()
+                seen = fingerprint
+        except Exception:  # a bad round is logged and retried next round; the clock keeps ticking
+            log.exception("trigger round failed; will retry")
+        time.sleep(interval_seconds)
