@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     primary = store or open_store(settings.model_uri, settings.s3_endpoint_url)
     models = ModelStore(primary, settings.reload_interval_seconds, fallback)
     models.refresh()
-    if models.snapshot.model is None:
+    if models.current.model is None:
         log.warning("no model loaded from %s: only the median route answers", primary.uri)
     app.extensions["model_store"] = models
     app.register_blueprint(predict)

@@ -10,6 +10,7 @@ import pickle
 import threading
 import time
 import warnings
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,6 +98,22 @@ class ModelStore:
         self._lock = threading.Lock()
         self._poller_pid: int | None = None
         self.last_error: str | None = None
+        # A fork copies a lock as it is: held by a thread that does not exist in the child, it would
+        # block the child forever. Each child (a Gunicorn worker) starts with a fresh lock and its own
+        # poller at once: one started at its first request would leave an idle worker stale.
+        reference = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (store := reference()) and store._after_fork())
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._poller_pid = None
+        if self.interval:
+            self._start_poller()
+
+    @property
+    def current(self) -> Snapshot:
+        """The current version, without starting a poller (for the process that will fork workers)."""
+        return self._snapshot
 
     @property
     def snapshot(self) -> Snapshot:
@@ -162,9 +179,10 @@ class ModelStore:
         threading.Thread(target=self._poll, name="model-store-poller", daemon=True).start()
 
     def _poll(self) -> None:
+        # Refresh first: a worker forked long after the master loaded (a recycled one) starts current.
         while True:
-            time.sleep(self.interval)
             try:
                 self.refresh()
             except Exception:  # the poller must outlive any surprise; the last good version stays
                 log.exception("model store poll failed")
+            time.sleep(self.interval)

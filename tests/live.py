@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +29,7 @@ def wait_until_ready(url: str, process: subprocess.Popen, timeout: float = 30) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"{process.args} exited early: {process.stdout.read() if process.stdout else ''}")
+            raise AssertionError(f"{process.args} exited early: {output(process)}")
         try:
             if requests.get(url, timeout=1).status_code < 500:
                 return
@@ -43,13 +44,25 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def output(process: subprocess.Popen) -> str:
+    """Everything the process has written so far (its output goes to a file, so it can never block)."""
+    return Path(process.log_path).read_text(errors="replace")
+
+
+def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """A server in its own process group, its output to a file: a pipe nobody reads fills and blocks it."""
+    with tempfile.NamedTemporaryFile(prefix=Path(args[0]).name + "-", suffix=".log", delete=False) as log:
+        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process.log_path = log.name
+    return process
+
+
 @contextmanager
 def procfile_web(**env: str) -> Iterator[tuple[str, subprocess.Popen]]:
     """`honcho start web` from the repo, on a free loopback port, with extra environment."""
     port = free_port()
     full_env = {**os.environ, "PORT": str(port), "WEB_CONCURRENCY": "2", "PATH": f"{BIN}:{os.environ['PATH']}", **env}
-    process = subprocess.Popen([str(BIN / "honcho"), "start", "web"], cwd=ROOT, env=full_env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    process = spawn([str(BIN / "honcho"), "start", "web"], full_env)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until_ready(f"{base}/health", process)
@@ -62,8 +75,7 @@ def procfile_web(**env: str) -> Iterator[tuple[str, subprocess.Popen]]:
 def moto_s3() -> Iterator[str]:
     """moto's S3 API server on a free loopback port; yields its endpoint URL."""
     port = free_port()
-    process = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    process = spawn([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], dict(os.environ))
     try:
         endpoint = f"http://127.0.0.1:{port}"
         wait_until_ready(endpoint, process)

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+import live
 from live import procfile_web
 from test_api import real_png
 
@@ -52,7 +53,7 @@ def test_procfile_web_serves_and_stops_cleanly(web):
     assert results == [(200, 0)] * 8
     started = time.monotonic()
     process.wait(timeout=30)  # honcho itself reports 128+15 for the SIGTERM it was sent
-    output = process.stdout.read()
+    output = live.output(process)
     assert time.monotonic() - started < 25, "must exit well before Heroku's SIGKILL at 30 s"
     # Heroku signals every process of the dyno; honcho's shell wrapper dies of it (rc=-15) while
     # gunicorn finishes its requests and shuts down on its own.

@@ -95,3 +95,24 @@ def test_store_down_keeps_serving(published, tmp_path):
     models.sources[0] = LocalStore(tmp_path / "gone")  # nothing there: tokens are None, nothing changes
     assert not models.refresh()
     assert models.snapshot.model_version == card["version"]
+
+
+def test_a_forked_worker_gets_a_fresh_lock_and_catches_up_at_once(published, tiny_run):
+    """Gunicorn forks workers from the preloaded master, possibly while its lock is held."""
+    import os
+    import time
+
+    store, _ = published
+    models = ModelStore(store, reload_interval_seconds=60)
+    assert models.refresh()
+    publish_medians(store, {**tiny_run.medians, "rodent": 77.0})  # newer than what the master loaded
+    with models._lock:  # as if a refresh were running in the master at the moment of the fork
+        pid = os.fork()
+        if pid == 0:  # the worker: must not deadlock, and must not wait 60 s for its first look
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and models.current.medians.get("rodent") != 77.0:
+                time.sleep(0.02)
+            os._exit(0 if models.current.medians.get("rodent") == 77.0 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert "rodent" not in models.current.medians or models.current.medians["rodent"] != 77.0  # the master did not poll

@@ -19,7 +19,7 @@ import requests
 from eta311.artifacts import open_store
 from eta311.publish import MODEL_CARD, publish_model
 from fake_socrata import FakeSocrata
-from live import ROOT, moto_s3, procfile_web
+from live import ROOT, moto_s3, output, procfile_web
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 QUERIES = [
@@ -93,7 +93,7 @@ def test_versions_change_under_load_without_a_failed_request(kind, tmp_path, tin
             env.update(CREDENTIALS, AWS_ENDPOINT_URL_S3=endpoint, STORE_URI="s3://eta-pipeline/nyc311")
             os.environ.update(CREDENTIALS)
             boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="eta-pipeline")
-        base, _ = stack.enter_context(procfile_web(**env))
+        base, web = stack.enter_context(procfile_web(**env))
         bundled = requests.get(f"{base}/health", timeout=5).json()
         traffic = stack.enter_context(Traffic(base))
         time.sleep(0.5)
@@ -128,7 +128,7 @@ def test_versions_change_under_load_without_a_failed_request(kind, tmp_path, tin
     assert traffic.failures == []
     assert versions <= {bundled["medians_version"], bundled["model_version"], medians_version, card["version"]}
     assert "gbm-tampered" not in versions
-    assert health["status"] == "degraded" and "does not match its card" in health["last_reload_error"]
+    assert health["status"] == "degraded" and "does not match its card" in health["last_reload_error"], "\n".join(line for line in output(web).splitlines() if "GET /predict" not in line)[-4000:]
     assert health["model_version"] == card["version"]
     last_model = [v for _, m, v in traffic.answers if m == "gbm"][-20:]
     assert set(last_model) == {card["version"]}
