@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 
-.PHONY: install run test train clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install services run test train clean
 
 install: $(STAMP)
 
@@ -18,7 +20,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start web
 
-test: install
+# Servers the tests run for real, from Debian's packages: redis-server for shared keys and limits.
+services:
+	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+
+test: install services
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 # Retrain the bundled model from the shared 311 sample (a developer's checkout has ../shared).

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .artifacts import Store, open_store
+from .auth import Gate, build_gate
 from .errors import ApiError
 from .model_store import ModelStore
 from .settings import Settings
@@ -33,7 +34,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):
-        return _error_response(error.status_code, error.body())
+        response = _error_response(error.status_code, error.body())
+        response.headers.update(error.headers)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -48,6 +51,27 @@ def register_error_handlers(app: Flask) -> None:
     def unexpected(error: Exception):
         log.exception("unhandled error")
         return _error_response(500, ApiError("Internal error; the service logged it").body())
+
+
+# Discovery and liveness stay open, so load balancers, uptime checks and clients can find their way.
+OPEN_ENDPOINTS = frozenset({"predict.index", "predict.health", "predict.openapi"})
+
+
+def install_gate(app: Flask, gate: Gate, settings: Settings) -> None:
+    """Every request to a keyed route passes the gate first; its rate-limit headers go on the answer."""
+
+    @app.before_request
+    def admit():
+        if request.endpoint is None or request.endpoint in OPEN_ENDPOINTS:
+            return  # unknown routes answer 404/405 as they would anyway
+        if request.blueprint == "echo" and not settings.echo_requires_key:
+            return
+        g.rate_limit_headers = gate.admit(request.headers, request.remote_addr)
+
+    @app.after_request
+    def add_rate_limit_headers(response):
+        response.headers.update(g.get("rate_limit_headers", {}))
+        return response
 
 
 def _base_app(settings: Settings) -> Flask:
@@ -66,7 +90,10 @@ def create_echo_app(settings: Settings | None = None) -> Flask:
     """The echo service alone, at /."""
     from .echo_routes import echo
 
-    app = _base_app(settings or Settings.from_env())
+    settings = settings or Settings.from_env()
+    app = _base_app(settings)
+    app.extensions["gate"] = gate = build_gate(settings)
+    install_gate(app, gate, settings)
     app.register_blueprint(echo)
     return app
 
@@ -85,6 +112,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     if models.current.model is None:
         log.warning("no model loaded from %s: only the median route answers", primary.uri)
     app.extensions["model_store"] = models
+    app.extensions["gate"] = gate = build_gate(settings)
+    install_gate(app, gate, settings)
     app.register_blueprint(predict)
     app.register_blueprint(echo, url_prefix="/echo")
     return app

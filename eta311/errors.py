@@ -7,6 +7,7 @@ class ApiError(Exception):
     """An answer of {"status": "failure", "success": false, "problem": ...} with an HTTP status."""
 
     status_code = 400
+    headers: dict[str, str] = {}
 
     def __init__(self, problem: str, **details: object):
         super().__init__(problem)
@@ -47,3 +48,19 @@ class UnsupportedMediaType(ApiError):
 
 class Unavailable(ApiError):
     status_code = 503
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+
+
+class Forbidden(ApiError):
+    status_code = 403
+
+
+class TooManyRequests(ApiError):
+    status_code = 429
+
+    def __init__(self, problem: str, retry_after: int, headers: dict[str, str] | None = None):
+        super().__init__(problem, retry_after=retry_after)
+        self.headers = {**(headers or {}), "Retry-After": str(retry_after)}

@@ -5,9 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from . import __version__
+from .auth import redis_status
 from .errors import NotFound
 from .estimates import answer, batch_answers
 from .model_store import ModelStore
+from .openapi import openapi_document
 from .payloads import batch_records, parse_json, prediction_request, query_request
 
 predict = Blueprint("predict", __name__)
@@ -19,6 +21,7 @@ ROUTES = {
     "POST /predict": "one record, {\"records\": [...]}, or {\"payload\": base64 of (gzipped) JSON}",
     "GET /health": "liveness, and which model and medians are loaded",
     "GET /model": "the model card: version, training window, metrics, libraries, complaint types",
+    "GET /openapi.json": "the OpenAPI 3 description of every route",
     "GET|POST /echo": "echo msg back",
 }
 
@@ -58,12 +61,23 @@ def predict_many():
     })
 
 
+@predict.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
 @predict.get("/health")
 def health():
-    models = _models()
+    models, gate = _models(), current_app.extensions["gate"]
     snapshot = models.snapshot
+    redis = redis_status(current_app.config["SETTINGS"])
+    limits_error = gate.limiter.last_error if gate.limiter else None
+    healthy = snapshot.model is not None and models.last_error is None and redis in (None, "ok") and not limits_error
     return jsonify({
-        "status": "ok" if snapshot.model is not None and models.last_error is None else "degraded",
+        "status": "ok" if healthy else "degraded",
+        "api_keys": "required" if gate.keys_required else "off",
+        "redis": redis,
+        "rate_limits_error": limits_error,
         "model_loaded": snapshot.model is not None,
         "model_version": snapshot.model_version,
         "medians_version": snapshot.medians_version,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from .plans import PLANS
+
 BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
@@ -45,6 +47,16 @@ class Settings:
     max_decoded_bytes: int = 32 * 1024 * 1024
     max_batch_rows: int = 10_000
     log_level: str = "INFO"
+    # Keys and limits: with REDIS_URL everything is shared by every dyno; without it, API_KEYS_FILE
+    # holds the keys and a SQLite file the counters, shared by the workers of one machine.
+    redis_url: str | None = None
+    api_keys_file: str | None = None
+    require_api_keys: bool = False
+    echo_requires_key: bool = True
+    anonymous_plan: str | None = None
+    trusted_proxy_hops: int = 0
+    rate_limit_storage_uri: str | None = None
+    port: str = "5000"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -53,6 +65,16 @@ class Settings:
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
         store_uri = env.get("STORE_URI") or "data"
+        redis_url = env.get("REDIS_URL") or None
+        api_keys_file = env.get("API_KEYS_FILE") or None
+        keys_mode = env.get("API_KEYS", "on" if redis_url or api_keys_file else "off")
+        if keys_mode not in ("on", "off"):
+            raise SettingsError(f"API_KEYS must be on or off, not {keys_mode!r}")
+        if keys_mode == "on" and not (redis_url or api_keys_file):
+            raise SettingsError("API_KEYS=on needs REDIS_URL or API_KEYS_FILE to keep the keys in")
+        anonymous_plan = env.get("ANONYMOUS_PLAN") or None
+        if anonymous_plan is not None and anonymous_plan not in PLANS:
+            raise SettingsError(f"ANONYMOUS_PLAN must be one of {', '.join(PLANS)}, not {anonymous_plan!r}")
         return cls(
             store_uri=store_uri,
             model_uri=env.get("MODEL_URI") or published_uri(store_uri),
@@ -63,4 +85,13 @@ class Settings:
             max_decoded_bytes=_int(env, "MAX_DECODED_BYTES", 32 * 1024 * 1024, 1024),
             max_batch_rows=_int(env, "MAX_BATCH_ROWS", 10_000, 1),
             log_level=level,
+            redis_url=redis_url,
+            api_keys_file=api_keys_file,
+            require_api_keys=keys_mode == "on",
+            echo_requires_key=env.get("ECHO_REQUIRES_KEY", "1") != "0",
+            anonymous_plan=anonymous_plan,
+            # Heroku's router is one proxy hop, and Heroku sets DYNO in every dyno.
+            trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 1 if env.get("DYNO") else 0, 0),
+            rate_limit_storage_uri=env.get("RATE_LIMIT_STORAGE_URI") or redis_url,
+            port=env.get("PORT") or "5000",
         )

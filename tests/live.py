@@ -82,3 +82,26 @@ def moto_s3() -> Iterator[str]:
         yield endpoint
     finally:
         stop(process)
+
+
+@contextmanager
+def redis_server() -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real redis-server on a free loopback port, nothing persisted; yields its URL and process."""
+    port = free_port()
+    process = spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                    dict(os.environ))
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError(f"redis-server did not start: {output(process)}")
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0", process
+    finally:
+        stop(process)
