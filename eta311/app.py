@@ -94,7 +94,7 @@ def create_echo_app(settings: Settings | None = None) -> Flask:
     app = _base_app(settings)
     app.extensions["gate"] = gate = build_gate(settings)
     install_gate(app, gate, settings)
-    app.register_blueprint(echo)
+    app.register_blueprint(echo, url_prefix="/")
     return app
 
 

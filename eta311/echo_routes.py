@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from .payloads import echo_message, parse_json
+from .payloads import NO_BODY, echo_message, parse_json
 
 echo = Blueprint("echo", __name__)
 
 
-@echo.route("/", methods=["GET", "POST"], strict_slashes=False)
+@echo.route("", methods=["GET", "POST"], strict_slashes=False)  # "" so the mount point itself is the route
 def echo_message_route():
-    document = parse_json(request.get_data(), request.mimetype) if request.method == "POST" and request.content_length else None
+    has_body = request.method == "POST" and request.content_length
+    document = parse_json(request.get_data(), request.mimetype) if has_body else NO_BODY
     found, message = echo_message(request.args.to_dict(flat=False), document)
     if not found:
         return jsonify({"success": False})

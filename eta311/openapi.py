@@ -29,6 +29,7 @@ def _errors(*codes: int) -> dict:
     return {str(code): _json(_ref("Error"), what[code]) for code in codes}
 
 
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?$"
 KEYED = [{"apiKey": []}, {"bearer": []}, {}]  # {}: a deployment without keys is open
 
 PREDICTION_RECORD = {
@@ -39,7 +40,7 @@ PREDICTION_RECORD = {
         "complaint_type": {"type": "string", "minLength": 1, "maxLength": MAX_TYPE_LENGTH},
         "lat": {"type": "number", "minimum": LATITUDE_RANGE[0], "maximum": LATITUDE_RANGE[1]},
         "lon": {"type": "number", "minimum": LONGITUDE_RANGE[0], "maximum": LONGITUDE_RANGE[1]},
-        "date": {"type": "string", "example": "2019-06-08 00:00:09", "description": "New York local time"},
+        "date": {"type": "string", "pattern": DATE_PATTERN, "example": "2019-06-08 00:00:09", "description": "New York local time"},
     },
 }
 
@@ -92,7 +93,8 @@ SCHEMAS = {
         "oneOf": [
             _ref("PredictionRecord"),
             {"type": "object", "additionalProperties": False, "required": ["records"],
-             "properties": {"records": {"type": "array", "items": _ref("PredictionRecord")}}},
+             "properties": {"records": {"type": "array", "items": {}, "description":
+                            "PredictionRecord objects; each row is checked alone and a bad one fails at its index"}}},
             {"type": "object", "additionalProperties": False, "required": ["payload"],
              "properties": {"payload": {"type": "string", "format": "byte",
                                         "description": "base64 of JSON (optionally gzipped): {records: [...]} or a list"}}},
@@ -129,9 +131,9 @@ def openapi_document() -> dict:
                 "security": KEYED,
                 "parameters": [
                     {"name": "complaint_type", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}},
-                    query("lat", {"type": "number"}, "latitude in New York City"),
-                    query("lon", {"type": "number"}, "longitude in New York City"),
-                    query("date", {"type": "string"}, "when the complaint was made, New York local time"),
+                    query("lat", PREDICTION_RECORD["properties"]["lat"], "latitude in New York City"),
+                    query("lon", PREDICTION_RECORD["properties"]["lon"], "longitude in New York City"),
+                    query("date", PREDICTION_RECORD["properties"]["date"], "when the complaint was made, New York local time"),
                 ],
                 "responses": {"200": ok(_ref("Estimate"), "an estimate"), **_errors(400, 401, 403, 429, 503)},
             }},
@@ -147,7 +149,8 @@ def openapi_document() -> dict:
                         "responses": {"200": ok(_ref("Echo"), "the message"), **_errors(400, 401, 403, 429)}},
                 "post": {"summary": "msg back from a JSON body", "security": KEYED,
                          "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                             "type": "object", "properties": {"msg": {}, "encoding": {"type": "string", "enum": ["base64"]}}}}}},
+                             "type": "object", "properties": {"msg": {}, "encoding": {
+                             "type": "string", "enum": ["base64"], "description": "msg must then be valid base64"}}}}}},
                          "responses": {"200": ok(_ref("Echo"), "the message"), **_errors(400, 401, 403, 413, 415, 429)}},
             },
         },

@@ -169,14 +169,20 @@ def batch_records(document: Any, max_rows: int, max_decoded_bytes: int) -> tuple
     return rows, True
 
 
-def echo_message(args: Mapping[str, Sequence[str]], document: Any) -> tuple[bool, Any]:
+NO_BODY = object()
+
+
+def echo_message(args: Mapping[str, Sequence[str]], document: Any = NO_BODY) -> tuple[bool, Any]:
     """The msg to echo, from the query string (one value stays a scalar) or a JSON body."""
-    if document is not None:
+    if document is not NO_BODY:
         if not isinstance(document, dict):
             raise BadRequest("The body must be a JSON object such as {\"msg\": \"Hello\"}")
+        encoding = document.get("encoding")
+        if "encoding" in document and encoding != "base64":
+            raise InvalidField("encoding", "encoding can only be \"base64\"")
         if "msg" not in document:
             return False, None
-        if document.get("encoding") == "base64":
+        if encoding == "base64":
             decode_base64(document["msg"], "msg")  # refuse what a client could not decode back
         return True, document["msg"]
     given = args.get("msg")
