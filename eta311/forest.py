@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -20,7 +20,22 @@ class CompiledForest:
     fixed number of steps (the deepest tree's depth) lands every tree on its leaf.
     """
 
-    def __init__(self, estimators: Sequence[object], n_features: int):
+    ARRAYS = ("children", "value", "roots", "block_sizes", "feature_shift", "split_keys", "missing_right",
+              "tree_blocks", "baseline")
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], depth: int):
+        for name in self.ARRAYS:
+            setattr(self, name, np.asarray(arrays[name]))
+        self.n_splits = len(self.split_keys)
+        self.split_positions = np.arange(self.n_splits)
+        self.depth = int(depth)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in self.ARRAYS}
+
+    @classmethod
+    def from_estimators(cls, estimators: Sequence[object], n_features: int) -> "CompiledForest":
+        """Compile fitted HistGradientBoostingRegressors (reads their private tree arrays)."""
         trees = [(k, p[0].nodes) for k, est in enumerate(estimators) for p in est._predictors]
         if any(nodes["is_categorical"].any() for _, nodes in trees):
             raise ValueError("categorical splits are not supported by the compiled forest")
@@ -38,30 +53,31 @@ class CompiledForest:
         renumber = np.empty(len(nodes), dtype=np.intp)
         renumber[split_ids] = np.arange(len(split_ids))
         renumber[leaf_ids] = len(split_ids) + np.arange(len(leaf_ids))
-        self.n_splits = len(split_ids)
 
         old_order = np.concatenate([split_ids, leaf_ids])  # old id of each new id
         is_leaf = leaf[old_order]
         left = np.where(is_leaf, np.arange(len(nodes)), renumber[(nodes["left"] + offsets)[old_order]])
         right = np.where(is_leaf, np.arange(len(nodes)), renumber[(nodes["right"] + offsets)[old_order]])
-        self.children = np.column_stack([left, right]).ravel()  # [2n] left child, [2n+1] right child
-        self.value = np.where(is_leaf, nodes["value"][old_order], 0.0)
-        self.roots = renumber[starts]
+        children = np.column_stack([left, right]).ravel()  # [2n] left child, [2n+1] right child
+        value = np.where(is_leaf, nodes["value"][old_order], 0.0)
+        roots = renumber[starts]
 
         split_features = feature[split_ids]
-        self.block_sizes = np.bincount(split_features, minlength=n_features)
+        block_sizes = np.bincount(split_features, minlength=n_features)
         # Feature j's thresholds shifted by j * FEATURE_SPAN make one sorted array, so a single
         # searchsorted answers every feature of every row; features stay far inside the span.
-        self.feature_shift = np.arange(n_features) * FEATURE_SPAN
-        self.split_keys = threshold[split_ids] + self.feature_shift[split_features]
-        self.missing_right = ~nodes["missing_go_to_left"][split_ids].astype(bool)
-        self.split_positions = np.arange(self.n_splits)
+        feature_shift = np.arange(n_features) * FEATURE_SPAN
+        split_keys = threshold[split_ids] + feature_shift[split_features]
+        missing_right = ~nodes["missing_go_to_left"][split_ids].astype(bool)
 
-        self.depth = int(nodes["depth"].max())
+        depth = int(nodes["depth"].max())
         owner = np.array([k for k, _ in trees])
         # Trees are grouped by estimator, so each output sums one contiguous block of trees.
-        self.tree_blocks = np.searchsorted(owner, np.arange(len(estimators)))
-        self.baseline = np.array([float(np.ravel(e._baseline_prediction)[0]) for e in estimators])
+        tree_blocks = np.searchsorted(owner, np.arange(len(estimators)))
+        baseline = np.array([float(np.ravel(e._baseline_prediction)[0]) for e in estimators])
+        arrays = dict(children=children, value=value, roots=roots, block_sizes=block_sizes, feature_shift=feature_shift,
+                      split_keys=split_keys, missing_right=missing_right, tree_blocks=tree_blocks, baseline=baseline)
+        return cls(arrays, depth)
 
     def predict(self, features: np.ndarray, chunk_rows: int = 128) -> np.ndarray:
         """Raw predictions, shape (rows, estimators), equal to each estimator's predict()."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -11,6 +12,7 @@ from .features import FEATURE_NAMES, FeatureEncoder, parse_timestamps
 from .forest import CompiledForest
 
 QUANTILES = (0.1, 0.5, 0.9)
+BUNDLE_FORMAT = 1
 # Below this many rows the compiled walk wins (about 120 us a row against scikit-learn's ~4.5 ms a
 # call); above it scikit-learn's multithreaded C loop does (69,000 against 10,000 rows/s on
 # 10,000 rows). Measured with scripts/bench_model.py.
@@ -38,11 +40,13 @@ class ETAModel:
     baseline); the trees learn how location and time move a request away from it.
     """
 
-    def __init__(self, encoder: FeatureEncoder, estimators: Sequence[object], global_log_median: float):
+    def __init__(self, encoder: FeatureEncoder, estimators: Sequence[object], global_log_median: float,
+                 compiled: CompiledForest | None = None):
         self.encoder = encoder
-        self.estimators = list(estimators)  # q10, q50, q90, fitted on log1p(hours) - offset
+        # q10, q50, q90, fitted on log1p(hours) - offset; empty when loaded from a serving bundle
+        self.estimators = list(estimators)
         self.global_log_median = global_log_median
-        self.compiled = CompiledForest(self.estimators, len(FEATURE_NAMES))
+        self.compiled = compiled or CompiledForest.from_estimators(self.estimators, len(FEATURE_NAMES))
 
     def __getstate__(self) -> dict:
         # The compiled arrays are rebuilt on load, so the artifact only holds what sklearn fitted.
@@ -50,7 +54,34 @@ class ETAModel:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self.compiled = CompiledForest(self.estimators, len(FEATURE_NAMES))
+        self.compiled = CompiledForest.from_estimators(self.estimators, len(FEATURE_NAMES))
+
+    def to_bundle(self) -> bytes:
+        """The serving form: plain numpy arrays (no pickle, no scikit-learn needed to load or run)."""
+        names = sorted(self.encoder.type_stats)
+        arrays = {
+            **self.compiled.to_arrays(),
+            "depth": np.array(self.compiled.depth),
+            "type_names": np.array(names, dtype=np.str_),
+            "type_stats": np.array([self.encoder.type_stats[n] for n in names], dtype=np.float64).reshape(-1, 3),
+            "global_log_median": np.array(self.global_log_median),
+            "feature_names": np.array(FEATURE_NAMES, dtype=np.str_),
+            "bundle_format": np.array(BUNDLE_FORMAT),
+        }
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bundle(cls, blob: bytes) -> "ETAModel":
+        with np.load(io.BytesIO(blob), allow_pickle=False) as bundle:
+            if int(bundle["bundle_format"]) != BUNDLE_FORMAT:
+                raise ValueError(f"serving bundle format {int(bundle['bundle_format'])}, this service reads {BUNDLE_FORMAT}")
+            if tuple(bundle["feature_names"]) != FEATURE_NAMES:
+                raise ValueError("serving bundle was built for other features")
+            stats = {str(n): tuple(map(float, row)) for n, row in zip(bundle["type_names"], bundle["type_stats"])}
+            compiled = CompiledForest({name: bundle[name] for name in CompiledForest.ARRAYS}, int(bundle["depth"]))
+            return cls(FeatureEncoder(stats), [], float(bundle["global_log_median"]), compiled)
 
     def offsets(self, features: np.ndarray) -> np.ndarray:
         return log_offsets(features, self.global_log_median)
@@ -58,7 +89,7 @@ class ETAModel:
     def predict_matrix(self, features: np.ndarray, use_sklearn: bool | None = None) -> np.ndarray:
         """Hours for each row and quantile, shape (rows, 3), monotone across quantiles."""
         if use_sklearn is None:
-            use_sklearn = len(features) > COMPILED_MAX_ROWS
+            use_sklearn = bool(self.estimators) and len(features) > COMPILED_MAX_ROWS
         if use_sklearn:
             raw = np.column_stack([e.predict(features) for e in self.estimators])
         else:

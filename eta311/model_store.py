@@ -11,7 +11,9 @@ import threading
 import time
 import warnings
 import weakref
+import zipfile
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -53,14 +55,34 @@ def check_medians(blob: bytes) -> dict[str, float]:
     return {str(k).lower(): float(v) for k, v in medians.items()}
 
 
-def load_model(card: dict, artifact: bytes) -> ETAModel:
-    """Unpickle only what its card vouches for, built by this very scikit-learn, and try it once."""
+def load_model(card: dict, fetch: Callable[[str], bytes]) -> ETAModel:
+    """The model a card vouches for: its numpy serving bundle if it has one, else its pickle; tried once."""
+    serving = card.get("serving_artifact")
+    if serving:
+        blob = _checked(fetch(serving["name"]), serving["sha256"], "serving bundle")
+        try:
+            model = ETAModel.from_bundle(blob)
+        except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+            raise ArtifactRejected(f"serving bundle cannot be read: {exc}") from None
+    else:
+        model = _unpickle(card, _checked(fetch(card["artifact"]["name"]), card["artifact"]["sha256"], "artifact"))
+    probe = model.predict_matrix(model.features(["noise - residential"], [40.7], [-73.9], ["2019-06-08 00:00:09"]))
+    if not np.isfinite(probe).all():
+        raise ArtifactRejected("model gives non-finite predictions")
+    return model
+
+
+def _checked(blob: bytes, expected: str, what: str) -> bytes:
+    if content_version(blob) != expected:
+        raise ArtifactRejected(f"{what} sha256 {content_version(blob)[:12]} does not match its card ({expected[:12]})")
+    return blob
+
+
+def _unpickle(card: dict, artifact: bytes) -> ETAModel:
+    """Unpickle only what was built by this very scikit-learn (pickles run code and break across versions)."""
     import sklearn
     from sklearn.exceptions import InconsistentVersionWarning
 
-    expected = card["artifact"]["sha256"]
-    if content_version(artifact) != expected:
-        raise ArtifactRejected(f"artifact sha256 {content_version(artifact)[:12]} does not match its card ({expected[:12]})")
     built_with = card.get("libraries", {}).get("scikit-learn")
     if built_with != sklearn.__version__:
         raise ArtifactRejected(f"model built with scikit-learn {built_with}, this service runs {sklearn.__version__}")
@@ -72,9 +94,6 @@ def load_model(card: dict, artifact: bytes) -> ETAModel:
             raise ArtifactRejected(str(exc)) from None
     if not isinstance(model, ETAModel):
         raise ArtifactRejected(f"artifact holds a {type(model).__name__}, not an ETAModel")
-    probe = model.predict_matrix(model.features(["noise - residential"], [40.7], [-73.9], ["2019-06-08 00:00:09"]))
-    if not np.isfinite(probe).all():
-        raise ArtifactRejected("model gives non-finite predictions")
     return model
 
 
@@ -153,7 +172,7 @@ class ModelStore:
                         loaded.update(medians=check_medians(blob), medians_version="medians-" + content_version(blob)[:12])
                     else:
                         card = json.loads(source.get(MODEL_CARD))
-                        loaded.update(model=load_model(card, source.get(card["artifact"]["name"])), card=card)
+                        loaded.update(model=load_model(card, source.get), card=card)
                     self._tokens[name] = token
                 except RELOAD_FAILURES as exc:
                     why = f"{type(exc).__name__}: {exc}"

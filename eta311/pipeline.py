@@ -82,7 +82,7 @@ def current_model(sources: Sequence[Store]) -> tuple[ETAModel | None, dict | Non
             if source.token(MODEL_CARD) is None:
                 continue
             card = json.loads(source.get(MODEL_CARD))
-            return load_model(card, source.get(card["artifact"]["name"])), card
+            return load_model(card, source.get), card
         except (StoreError, ArtifactRejected, KeyError, ValueError, pickle.UnpicklingError) as exc:
             log.warning("current model at %s cannot be loaded (%s); it will not count against the candidate", source.uri, exc)
     return None, None
@@ -99,7 +99,7 @@ def retrain(raw: Store, published: Store, current_sources: Sequence[Store], hold
         log.warning("candidate MAE %.3f h is worse than the current model's %.3f h on the same days; not published",
                     candidate_mae, current_mae)
         return RetrainResult(False, None, candidate_mae, current_mae, card and card["version"], run.card["holdout_window"])
-    new_card = publish_model(published, pickle.dumps(run.model, protocol=5), run.card)
+    new_card = publish_model(published, pickle.dumps(run.model, protocol=5), run.card, run.model.to_bundle())
     return RetrainResult(True, new_card["version"], candidate_mae, current_mae, card and card["version"], run.card["holdout_window"])
 
 

@@ -19,15 +19,23 @@ def publish_medians(store: Store, medians: dict[str, float]) -> str:
     return store.put(MEDIANS, dump_json(dict(sorted(medians.items()))))
 
 
-def publish_model(store: Store, artifact: bytes, card: dict) -> dict:
-    """Artifact first under its own content name, then the card that points to it.
+def publish_model(store: Store, artifact: bytes, card: dict, bundle: bytes | None = None) -> dict:
+    """Artifacts first under their own content names, then the card that points to them.
 
-    The card is the switch: a reader that sees the new card finds its artifact already in place,
-    and one that still sees the old card keeps loading the old artifact, which is never overwritten.
+    The card is the switch: a reader that sees the new card finds its artifacts already in place,
+    and one that still sees the old card keeps loading the old ones, which are never overwritten.
+    `artifact` is the pickled model (for retraining and evaluation, needs scikit-learn); `bundle`
+    its numpy-only serving form, which the web service loads without importing scikit-learn.
     """
     sha = content_version(artifact)
     name = f"model-{sha[:12]}.pkl"
     store.put(name, artifact)
     card = {**card, "version": f"gbm-{sha[:12]}", "artifact": {"name": name, "sha256": sha, "bytes": len(artifact)}}
+    card.pop("serving_artifact", None)
+    if bundle is not None:
+        bundle_sha = content_version(bundle)
+        bundle_name = f"model-{sha[:12]}-serving-{bundle_sha[:12]}.npz"
+        store.put(bundle_name, bundle)
+        card["serving_artifact"] = {"name": bundle_name, "sha256": bundle_sha, "bytes": len(bundle)}
     store.put(MODEL_CARD, dump_json(card))
     return card

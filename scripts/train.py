@@ -30,12 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     days = read_days(open_store(args.data), args.prefix)
     run = train_on_days(days, args.holdout_days)
     out = open_store(args.out)
-    card = publish_model(out, pickle.dumps(run.model, protocol=5), run.card)
+    card = publish_model(out, pickle.dumps(run.model, protocol=5), run.card, run.model.to_bundle())
     publish_medians(out, run.medians)
     out.put("evaluation.png", evaluation_png(run.card["metrics"], run.predicted, run.actual))
     if isinstance(out, LocalStore):  # keep the bundled folder to the one artifact its card names
-        for stale in Path(out.root).glob("model-*.pkl"):
-            if stale.name != card["artifact"]["name"]:
+        for stale in Path(out.root).glob("model-*"):
+            if stale.name not in (card["artifact"]["name"], card["serving_artifact"]["name"]):
                 stale.unlink()
 
     m = card["metrics"]

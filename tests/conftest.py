@@ -41,7 +41,7 @@ def tiny_run(fixture_days):
 def published(tmp_path, tiny_run):
     """A store holding the tiny model and its medians, as the training script publishes them."""
     store = LocalStore(tmp_path / "models")
-    card = publish_model(store, pickle.dumps(tiny_run.model, protocol=5), tiny_run.card)
+    card = publish_model(store, pickle.dumps(tiny_run.model, protocol=5), tiny_run.card, tiny_run.model.to_bundle())
     publish_medians(store, tiny_run.medians)
     return store, card
 

@@ -47,3 +47,17 @@ def test_pickle_round_trip_rebuilds_compiled_forest(tiny_run):
     clone = pickle.loads(pickle.dumps(tiny_run.model))
     row = clone.features(["rodent"], [40.7], [-73.9], ["2019-05-04 10:00:00"])
     assert clone.predict_matrix(row) == pytest.approx(tiny_run.model.predict_matrix(row))
+
+
+def test_the_serving_bundle_predicts_as_scikit_learn_does(tiny_run, fixture_days):
+    from eta311.dataset import to_columns
+    from eta311.model import ETAModel
+
+    columns = to_columns(r for d in fixture_days for r in d.records)
+    model = tiny_run.model
+    features = model.encoder.transform(columns.complaint_types, columns.latitudes, columns.longitudes, columns.created)
+    served = ETAModel.from_bundle(model.to_bundle())
+    assert served.estimators == [] and served.encoder.type_stats == model.encoder.type_stats
+    expected = model.predict_matrix(features, use_sklearn=True)
+    assert len(features) == 2400
+    assert abs(served.predict_matrix(features) - expected).max() < 1e-9

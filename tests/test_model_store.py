@@ -26,7 +26,7 @@ def test_checksum_mismatch_keeps_last_good(published, caplog):
     store, card = published
     models = loaded(store)
     bad = json.loads(store.get(MODEL_CARD))
-    bad["artifact"]["sha256"] = "0" * 64
+    bad["serving_artifact"]["sha256"] = "0" * 64
     bad["version"] = "gbm-tampered"
     store.put(MODEL_CARD, json.dumps(bad).encode())
     assert not models.refresh()
@@ -35,10 +35,11 @@ def test_checksum_mismatch_keeps_last_good(published, caplog):
     assert "kept serving" in caplog.text
 
 
-def test_other_sklearn_version_is_refused(published):
+def test_a_pickle_only_card_from_another_sklearn_is_refused(published):
     store, card = published
     models = loaded(store)
     other = json.loads(store.get(MODEL_CARD))
+    del other["serving_artifact"]  # an older card: the pickle is all there is
     other["libraries"]["scikit-learn"] = "0.24.2"
     store.put(MODEL_CARD, json.dumps(other).encode())
     models.refresh()
@@ -116,3 +117,32 @@ def test_a_forked_worker_gets_a_fresh_lock_and_catches_up_at_once(published, tin
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert "rodent" not in models.current.medians or models.current.medians["rodent"] != 77.0  # the master did not poll
+
+
+def test_the_serving_bundle_loads_without_scikit_learn(published):
+    """A fresh interpreter serves from the bundle and never imports scikit-learn (1.6-2.1 s, ~60 MB)."""
+    import subprocess
+    import sys
+
+    store, card = published
+    code = (
+        "import sys; from eta311.artifacts import LocalStore; from eta311.model_store import ModelStore;"
+        f"m = ModelStore(LocalStore({str(store.root)!r}), 0); assert m.refresh();"
+        "print(m.current.model_version, 'sklearn' in sys.modules, 'scipy' in sys.modules, 'pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(__import__("live").ROOT)).stdout.split()
+    assert out == [card["version"], "False", "False", "False"]
+
+
+def test_a_corrupt_serving_bundle_is_refused(published):
+    from eta311.artifacts import content_version
+
+    store, card = published
+    models = loaded(store)
+    garbage = b"PK\x03\x04 not really a zip"
+    store.put("broken.npz", garbage)
+    bad = {**card, "version": "gbm-broken", "serving_artifact": {"name": "broken.npz", "sha256": content_version(garbage)}}
+    store.put(MODEL_CARD, json.dumps(bad).encode())
+    assert not models.refresh()
+    assert "serving bundle cannot be read" in models.last_error and models.snapshot.model_version == card["version"]

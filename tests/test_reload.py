@@ -111,12 +111,12 @@ def test_versions_change_under_load_without_a_failed_request(kind, tmp_path, tin
         # 2. A new model version.
         store = open_store(env["STORE_URI"] + "/published", env.get("AWS_ENDPOINT_URL_S3"))
         published_at = time.monotonic()
-        card = publish_model(store, pickle.dumps(tiny_run.model, protocol=5), tiny_run.card)
+        card = publish_model(store, pickle.dumps(tiny_run.model, protocol=5), tiny_run.card, tiny_run.model.to_bundle())
         model_delay = traffic.first_answer_with(card["version"], published_at)
         time.sleep(2.5)  # one worker answering with it is not all of them: let every poller see the good card
 
         # 3. A tampered card: refused by every worker, the last good model keeps answering.
-        bad = {**card, "version": "gbm-tampered", "artifact": {**card["artifact"], "sha256": "0" * 64}}
+        bad = {**card, "version": "gbm-tampered", "serving_artifact": {**card["serving_artifact"], "sha256": "0" * 64}}
         store.put(MODEL_CARD, json.dumps(bad).encode())
         time.sleep(3)
         health = requests.get(f"{base}/health", timeout=5).json()

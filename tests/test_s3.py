@@ -65,7 +65,7 @@ def test_model_store_loads_and_swaps_from_s3(endpoint, bucket, tiny_run):
     import pickle
 
     store = open_store(f"s3://{bucket}/published", endpoint)
-    card = publish_model(store, pickle.dumps(tiny_run.model, protocol=5), tiny_run.card)
+    card = publish_model(store, pickle.dumps(tiny_run.model, protocol=5), tiny_run.card, tiny_run.model.to_bundle())
     publish_medians(store, tiny_run.medians)
     models = ModelStore(store, reload_interval_seconds=0)
     assert models.refresh() and models.snapshot.model_version == card["version"]
