@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install services run test train clean
+.PHONY: install services run test train bench clean
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ test: install services
 # Retrain the bundled model from the shared 311 sample (a developer's checkout has ../shared).
 train: install
 	$(BIN)/python scripts/train.py --data ../shared/data/nyc311 --out models
+
+# Serving figures against a bare Flask floor (wrk from Debian); writes bench/results.txt. Not part of `make test`.
+bench: install
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

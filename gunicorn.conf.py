@@ -9,9 +9,12 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 
 # Heroku's router streams request bodies unbuffered, so a slow client would hold a sync worker;
-# with threads it holds one thread. Heroku's own reference config uses gthread with 5 threads.
+# with threads it holds one thread. Heroku's reference config uses 5 threads, but each request
+# here is CPU-bound under one GIL: more threads only queue behind it and stretch the tail
+# (scripts/bench.py, one core, c=8: p99 33-38 ms with 5 threads, 17 ms with 2, same requests/s).
+# Two keep one slow upload from stalling a worker.
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "5"))
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 
 # Router 2.0 keeps idle connections to dynos for 90 s; closing ours first would race its reuse.
 keepalive = 95
@@ -20,6 +23,10 @@ keepalive = 95
 # every deploy and daily restart, so in-flight requests finish before the dyno is killed.
 timeout = 20
 graceful_timeout = 20
+
+# The Procfile sets MALLOC_ARENA_MAX=2 (it must be in the environment before Python starts): with
+# a glibc arena per thread, memory freed after a 10,000-row batch stays pinned; measured 170 MB a
+# worker after batches without it, 107 MB with it (scripts/bench.py).
 
 # Load the app (and its model) once before forking, so workers share those pages of memory and
 # a recycled worker starts at once.

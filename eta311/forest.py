@@ -97,7 +97,7 @@ class CompiledForest:
             go_right = np.where(np.repeat(missing, self.block_sizes, axis=1), self.missing_right, go_right)
         decisions = go_right.ravel()
         row_base = (np.arange(rows) * self.n_splits)[:, None]
-        node = np.broadcast_to(self.roots, (rows, len(self.roots)))
+        node = self.roots  # broadcasts against row_base into (rows, trees) at the first step
         for _ in range(self.depth):
             # A leaf's index may reach past its row's decisions; it points to itself either way.
             node = self.children.take(2 * node + decisions.take(row_base + node, mode="clip"))

@@ -38,10 +38,41 @@ def wait_until_ready(url: str, process: subprocess.Popen, timeout: float = 30) -
     raise AssertionError(f"{url} never answered")
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+def descendants(pid: int) -> list[int]:
+    """Every process below pid (honcho puts each of its processes in a process group of its own)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def stop(process: subprocess.Popen, grace: float = 10) -> None:
+    """TERM the process and everything it started, KILL what is left after grace seconds."""
+    tree = descendants(process.pid)
+    for pid in [process.pid, *tree]:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    for pid in [process.pid, *tree]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
 
 
 def output(process: subprocess.Popen) -> str:

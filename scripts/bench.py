@@ -1,0 +1,321 @@
+"""The serving benchmark: wrk against the Procfile's service and a bare Flask floor, plus model, cold-start and memory figures.
+
+Everything runs on loopback, bounded in time. With two or more cores, wrk is pinned to core 0 and
+the servers to core 1. Requests are 2,000 real held-out 311 requests (bench/heldout_requests.json,
+from 2019-06-02, 06-29 and 06-30, outside the bundled model's training window). The table goes to
+stdout and to bench/results.txt, to diff between commits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+REQUESTS_FILE = ROOT / "bench" / "heldout_requests.json"
+RESULTS = ROOT / "bench" / "results.txt"
+FLOOR_COMMAND = "gunicorn floor_app:app --config gunicorn.conf.py --pythonpath scripts"
+
+# wrk prints this JSON at the end of each run; latency is in microseconds.
+DONE_LUA = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests": %d, "duration_us": %d, "errors": %d, "p50_us": %d, "p99_us": %d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cores() -> tuple[str | None, str | None]:
+    """(load generator core, server core), or no pinning on a one-core machine."""
+    return ("0", "1") if (os.cpu_count() or 1) >= 2 else (None, None)
+
+
+def pinned(command: list[str], core: str | None) -> list[str]:
+    return ["taskset", "-c", core, *command] if core else command
+
+
+def procfile_web() -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith("web:"):
+            return line.split(":", 1)[1].strip()
+    raise SystemExit("Procfile has no web process")
+
+
+class Server:
+    """A shell command (the Procfile's, or the floor's) as its own process group, pinned, on a free port."""
+
+    def __init__(self, command: str, core: str | None, env: dict[str, str]):
+        self.port = free_port()
+        self.log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)
+        full_env = {**os.environ, **env, "PORT": str(self.port), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(pinned(["sh", "-c", f"exec {command}"], core), cwd=ROOT, env=full_env,
+                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def wait(self, path: str, timeout: float = 60) -> float:
+        """Seconds from launch to the first 200 on path."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"server exited: {Path(self.log.name).read_text()[-2000:]}")
+            try:
+                if requests.get(self.base + path, timeout=2).status_code == 200:
+                    return time.perf_counter() - self.started
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.005)
+        raise SystemExit(f"no 200 from {path} within {timeout} s")
+
+    def pss_mb(self) -> tuple[float, list[float]]:
+        """PSS of the master and of each worker, in MB (shared pages split between the processes)."""
+        def pss(pid: int) -> float:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+            return 0.0
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return pss(self.process.pid), [pss(int(c)) for c in children]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        Path(self.log.name).unlink(missing_ok=True)
+
+
+def lua_for_gets(paths: list[str]) -> str:
+    listed = ",\n".join(json.dumps(p) for p in paths)
+    return f"""
+local paths = {{
+{listed}
+}}
+local i = 0
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+""" + DONE_LUA
+
+
+def lua_for_post(body_file: Path) -> str:
+    return f"""
+local f = assert(io.open({json.dumps(str(body_file))}, "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*all")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+""" + DONE_LUA
+
+
+def wrk(url: str, lua: str, connections: int, seconds: int, core: str | None, folder: Path) -> dict:
+    script = folder / f"run-{time.monotonic_ns()}.lua"
+    script.write_text(lua)
+    command = pinned(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script), url], core)
+    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def in_process_model() -> dict:
+    """The serving model alone (numpy bundle, as the service loads it): one row and 10,000 rows."""
+    import numpy as np
+
+    from eta311.artifacts import LocalStore
+    from eta311.model_store import ModelStore
+
+    models = ModelStore(LocalStore(ROOT / "models"), 0)
+    models.refresh()
+    model = models.current.model
+    rows = json.loads(REQUESTS_FILE.read_text())
+    from eta311.complaints import canonical_type
+
+    types = [canonical_type(r["complaint_type"]) for r in rows]
+    latency = []
+    for i in range(3000):
+        r = rows[i % len(rows)]
+        started = time.perf_counter()
+        model.predict_matrix(model.features([types[i % len(rows)]], [r["lat"]], [r["lon"]], [r["date"]]))
+        latency.append(time.perf_counter() - started)
+    latency = sorted(latency[500:])
+    big = [rows[i % len(rows)] for i in range(10_000)]
+    big_types = [types[i % len(rows)] for i in range(10_000)]
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        features = model.features(big_types, [r["lat"] for r in big], [r["lon"] for r in big], [r["date"] for r in big])
+        model.predict_matrix(features)
+        best = min(best, time.perf_counter() - started)
+    return {"single_p50_us": latency[len(latency) // 2] * 1e6, "single_p99_us": latency[int(len(latency) * 0.99)] * 1e6,
+            "rows_per_s_10k": 10_000 / best, "numpy": np.__version__}
+
+
+def installed_mb() -> tuple[float, list[tuple[str, float]]]:
+    """Bytes on disk of requirements.txt's packages and everything they pull in, from this environment."""
+    wanted = [line.split("==")[0].strip().lower() for line in (ROOT / "requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    seen: dict[str, float] = {}
+    while wanted:
+        name = wanted.pop().replace("_", "-")
+        if name in seen:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        seen[name] = sum((dist.locate_file(f).stat().st_size for f in dist.files or [] if dist.locate_file(f).exists()), 0) / 1e6
+        for requirement in dist.requires or []:
+            if "extra ==" not in requirement:
+                wanted.append(requirement.split(";")[0].split("[")[0].split("<")[0].split(">")[0].split("=")[0]
+                              .split("!")[0].split("~")[0].split(" ")[0].strip().lower())
+    return sum(seen.values()), sorted(seen.items(), key=lambda kv: -kv[1])
+
+
+def import_seconds(core: str | None) -> float:
+    """A fresh interpreter importing predict.py: Flask, the app, the model load; median of three."""
+    code = "import time; t = time.perf_counter(); import predict; print(time.perf_counter() - t)"
+    env = {**os.environ, "STORE_URI": tempfile.mkdtemp(prefix="bench-store-"), "LOG_LEVEL": "WARNING"}
+    runs = [float(subprocess.run(pinned([sys.executable, "-c", code], core), cwd=ROOT, env=env, capture_output=True,
+                                 text=True, check=True).stdout.strip().splitlines()[-1]) for _ in range(3)]
+    return statistics.median(runs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
+    parser.add_argument("--connections", default="8,32")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    load_core, server_core = cores()
+    if server_core:
+        os.sched_setaffinity(0, {int(server_core)})  # the in-process figures, on the server's core
+    concurrency = [int(c) for c in args.connections.split(",")]
+    folder = Path(tempfile.mkdtemp(prefix="bench-"))
+    env = {"STORE_URI": str(folder / "store"), "RELOAD_INTERVAL_SECONDS": "30"}  # an empty store: the bundled model
+
+    model = in_process_model()
+    rows = json.loads(REQUESTS_FILE.read_text())
+    from eta311.complaints import canonical_type
+    from eta311.publish import MEDIANS
+
+    known = json.loads((ROOT / "models" / MEDIANS).read_text())  # an unknown type is a 400, not a benchmark
+    medians_paths = [f"/predict/{quote(r['complaint_type'], safe='')}" for r in rows if canonical_type(r["complaint_type"]) in known]
+    model_paths = [f"/predict/{quote(r['complaint_type'], safe='')}?lat={r['lat']}&lon={r['lon']}&date={quote(r['date'])}"
+                   for r in rows]
+    batches = {}
+    for size in (1_000, 10_000):
+        body = folder / f"batch-{size}.json"
+        body.write_text(json.dumps({"records": [rows[i % len(rows)] for i in range(size)]}))
+        batches[size] = body
+
+    cold = []
+    for _ in range(3):
+        server = Server(procfile_web(), server_core, env)
+        cold.append(server.wait(model_paths[0]))
+        server.stop()
+
+    results: dict[str, dict[int, dict]] = {}
+    floor = Server(FLOOR_COMMAND, server_core, env)
+    floor.wait("/")
+    for c in concurrency:
+        wrk(floor.base + "/", lua_for_gets(["/"]), c, 1, load_core, folder)  # warm-up
+        results.setdefault("floor: bare Flask", {})[c] = wrk(floor.base + "/", lua_for_gets(["/"]), c, args.seconds, load_core, folder)
+    floor.stop()
+
+    service = Server(procfile_web(), server_core, env)
+    service.wait(model_paths[0])
+    # A batch run must outlast its slowest request: 32 batches of 10,000 rows queue on one core.
+    plan = [("medians route", lua_for_gets(medians_paths), 1, args.seconds), ("model route", lua_for_gets(model_paths), 1, args.seconds),
+            ("batch 1,000 rows", lua_for_post(batches[1_000]), 1_000, max(args.seconds, 10)),
+            ("batch 10,000 rows", lua_for_post(batches[10_000]), 10_000, max(args.seconds, 30))]
+    memory = {}
+    for name, lua, _, seconds in plan:
+        if name.startswith("batch") and "single rows" not in memory:
+            memory["single rows"] = service.pss_mb()
+        for c in concurrency:
+            wrk(service.base + "/predict", lua, c, 1, load_core, folder)
+            results.setdefault(name, {})[c] = wrk(service.base + "/predict", lua, c, seconds, load_core, folder)
+    memory["batches"] = service.pss_mb()
+    service.stop()
+
+    total_mb, biggest = installed_mb()
+    imported = import_seconds(server_core)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    lines = [
+        f"# bench: commit {commit}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy {model['numpy']},"
+        f" wrk on core {load_core}, servers on core {server_core}, {args.seconds} s a run",
+        "",
+        f"{'route':<20}{'conc':>5}{'req/s':>10}{'x floor':>9}{'p50 ms':>9}{'p99 ms':>9}{'rows/s':>11}{'errors':>8}",
+    ]
+    rows_per = {name: size for name, _, size, _ in plan}
+    for name, by_c in results.items():
+        for c, r in by_c.items():
+            ratio = r["rps"] / results["floor: bare Flask"][c]["rps"]
+            rows_s = f"{r['rps'] * rows_per[name]:,.0f}" if rows_per.get(name, 1) > 1 else ""
+            lines.append(f"{name:<20}{c:>5}{r['rps']:>10,.0f}{ratio:>9.2f}{r['p50_us'] / 1e3:>9.2f}{r['p99_us'] / 1e3:>9.2f}"
+                         f"{rows_s:>11}{r['errors']:>8}")
+    batch_rows = max(results["batch 10,000 rows"][c]["rps"] * 10_000 for c in concurrency)
+    model_ratio = results["model route"][8]["rps"] / results["floor: bare Flask"][8]["rps"] if 8 in concurrency else float("nan")
+    model_p99 = results["model route"][8]["p99_us"] / 1e3 if 8 in concurrency else float("nan")
+    workers = len(memory["single rows"][1])
+    total_pss = {k: master + sum(ws) for k, (master, ws) in memory.items()}
+    lines += [
+        "",
+        f"in-process model (numpy bundle): single row p50 {model['single_p50_us']:.0f} us, p99 {model['single_p99_us']:.0f} us;"
+        f" 10,000 rows {model['rows_per_s_10k']:,.0f} rows/s",
+        f"cold start, launch to first 200 from the model route: {statistics.median(cold):.2f} s"
+        f" (runs: {', '.join(f'{c:.2f}' for c in cold)})",
+        *(f"PSS after {k}: master {m:.1f} MB, {len(ws)} workers {', '.join(f'{w:.1f}' for w in ws)} MB;"
+          f" total {total_pss[k]:.1f} MB" for k, (m, ws) in memory.items()),
+        f"import predict (Flask, app, model load) in a fresh interpreter: {imported:.2f} s",
+        f"serving environment installed (requirements.txt and dependencies): {total_mb:.0f} MB;"
+        f" largest {', '.join(f'{n} {mb:.0f}' for n, mb in biggest[:5])}",
+        "",
+        "targets:",
+        f"  model route >= 0.7 x floor at c=8: {model_ratio:.2f}  {'met' if model_ratio >= 0.7 else 'MISSED'}",
+        f"  model route p99 <= 10 ms at c=8: {model_p99:.2f} ms  {'met' if model_p99 <= 10 else 'MISSED'}",
+        f"  10,000-row batch >= 0.5 x in-process rows/s: {batch_rows / model['rows_per_s_10k']:.2f}"
+        f"  {'met' if batch_rows >= 0.5 * model['rows_per_s_10k'] else 'MISSED'}",
+        f"  cold start <= 1.5 s: {statistics.median(cold):.2f} s  {'met' if statistics.median(cold) <= 1.5 else 'MISSED'}",
+        f"  {workers} preloaded workers (+ master) <= 150 MB PSS, serving single rows: {total_pss['single rows']:.0f} MB"
+        f"  {'met' if total_pss['single rows'] <= 150 else 'MISSED'}; after 10,000-row batches: {total_pss['batches']:.0f} MB"
+        f"  {'met' if total_pss['batches'] <= 150 else 'MISSED'}",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
