@@ -14,10 +14,11 @@ class CompiledForest:
     """Several boosted regressors walked together, one tree level per numpy step.
 
     scikit-learn's predict pays a fixed cost per call (validation, an OpenMP pool) that dwarfs one
-    row's work. Here the split nodes of every tree are renumbered in (feature, threshold) order, so
-    all of a row's split decisions come from one binary search per feature: for feature j, the
-    nodes that send the row right are a prefix of j's block. Leaves point to themselves, so a
-    fixed number of steps (the deepest tree's depth) lands every tree on its leaf.
+    row's work, and scikit-learn itself takes seconds to import. Here the split nodes of every tree
+    are renumbered in (feature, threshold) order, so one binary search per feature tells, for every
+    split node of that feature, which way a row goes: right exactly when the node's position is
+    below the row's limit. Leaves point to themselves, so a fixed number of steps (the deepest
+    tree's depth) lands every tree on its leaf. The arrays load with numpy alone.
     """
 
     ARRAYS = ("children", "value", "roots", "block_sizes", "feature_shift", "split_keys", "missing_right",
@@ -27,8 +28,13 @@ class CompiledForest:
         for name in self.ARRAYS:
             setattr(self, name, np.asarray(arrays[name]))
         self.n_splits = len(self.split_keys)
-        self.split_positions = np.arange(self.n_splits)
         self.depth = int(depth)
+        # Each node's feature and missing-value direction; leaves get feature 0 and never move.
+        n_nodes = len(self.value)
+        self.node_feature = np.zeros(n_nodes, dtype=np.intp)
+        self.node_feature[: self.n_splits] = np.repeat(np.arange(len(self.block_sizes)), self.block_sizes)
+        self.node_missing_right = np.zeros(n_nodes, dtype=bool)
+        self.node_missing_right[: self.n_splits] = self.missing_right
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in self.ARRAYS}
@@ -79,7 +85,7 @@ class CompiledForest:
                       split_keys=split_keys, missing_right=missing_right, tree_blocks=tree_blocks, baseline=baseline)
         return cls(arrays, depth)
 
-    def predict(self, features: np.ndarray, chunk_rows: int = 128) -> np.ndarray:
+    def predict(self, features: np.ndarray, chunk_rows: int = 256) -> np.ndarray:
         """Raw predictions, shape (rows, estimators), equal to each estimator's predict()."""
         if len(features) <= chunk_rows:
             return self._predict_chunk(features)
@@ -87,19 +93,21 @@ class CompiledForest:
         return np.concatenate(parts)
 
     def _predict_chunk(self, features: np.ndarray) -> np.ndarray:
-        rows = len(features)
-        # Feature j's thresholds strictly below x: those nodes send the row right.
+        rows, n_features = features.shape
+        # Per row and feature, how many of the feature's sorted thresholds lie strictly below the
+        # value: a split node sends the row right exactly when its position is under that limit.
         keys = np.clip(features, -FEATURE_LIMIT, FEATURE_LIMIT) + self.feature_shift
-        limits = np.searchsorted(self.split_keys, keys)
-        go_right = self.split_positions < np.repeat(limits, self.block_sizes, axis=1)
-        missing = np.isnan(features)
-        if missing.any():
-            go_right = np.where(np.repeat(missing, self.block_sizes, axis=1), self.missing_right, go_right)
-        decisions = go_right.ravel()
-        row_base = (np.arange(rows) * self.n_splits)[:, None]
-        node = self.roots  # broadcasts against row_base into (rows, trees) at the first step
+        limits = np.searchsorted(self.split_keys, keys).ravel()
+        missing = np.isnan(features).ravel()
+        any_missing = missing.any()
+        row_start = (np.arange(rows) * n_features)[:, None] if rows > 1 else 0
+        node = self.roots  # broadcasts to (rows, trees) at the first step
         for _ in range(self.depth):
-            # A leaf's index may reach past its row's decisions; it points to itself either way.
-            node = self.children.take(2 * node + decisions.take(row_base + node, mode="clip"))
-        leaf_values = self.value.take(node)
+            at = self.node_feature.take(node) + row_start
+            right = node < limits.take(at)
+            if any_missing:
+                right = np.where(missing.take(at), self.node_missing_right.take(node), right)
+            # Leaves point to themselves, so rows that arrive early wait there.
+            node = self.children.take(2 * node + right)
+        leaf_values = np.atleast_2d(self.value.take(node))
         return np.add.reduceat(leaf_values, self.tree_blocks, axis=1) + self.baseline

@@ -13,9 +13,9 @@ from .forest import CompiledForest
 
 QUANTILES = (0.1, 0.5, 0.9)
 BUNDLE_FORMAT = 1
-# Below this many rows the compiled walk wins (about 120 us a row against scikit-learn's ~4.5 ms a
-# call); above it scikit-learn's multithreaded C loop does (69,000 against 10,000 rows/s on
-# 10,000 rows). Measured with scripts/bench_model.py.
+# Only for a model unpickled with its scikit-learn estimators (training, evaluation): above this
+# many rows their threaded C loop is used; the service loads the numpy bundle and always walks the
+# compiled trees (31-48k rows/s on 10,000 rows, scripts/bench_model.py).
 COMPILED_MAX_ROWS = 64
 
 
