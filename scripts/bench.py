@@ -210,7 +210,8 @@ def import_seconds(core: str | None) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
+    parser.add_argument("--seconds", type=int, default=4, help="length of each single-request wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of floor, medians and model runs")
     parser.add_argument("--connections", default="8,32")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
@@ -242,29 +243,39 @@ def main(argv: list[str] | None = None) -> int:
         cold.append(server.wait(model_paths[0]))
         server.stop()
 
-    results: dict[str, dict[int, dict]] = {}
+    # The floor and the service run side by side and the single-request runs interleave in rounds,
+    # so a host that drifts in speed (as shared ones do) moves both alike; medians over rounds.
     floor = Server(FLOOR_COMMAND, server_core, env)
     floor.wait("/")
-    for c in concurrency:
-        wrk(floor.base + "/", lua_for_gets(["/"]), c, 1, load_core, folder)  # warm-up
-        results.setdefault("floor: bare Flask", {})[c] = wrk(floor.base + "/", lua_for_gets(["/"]), c, args.seconds, load_core, folder)
-    floor.stop()
-
     service = Server(procfile_web(), server_core, env)
     service.wait(model_paths[0])
+    single = [("floor: bare Flask", floor.base + "/", lua_for_gets(["/"])),
+              ("medians route", service.base + "/predict", lua_for_gets(medians_paths)),
+              ("model route", service.base + "/predict", lua_for_gets(model_paths))]
+    rounds: dict[str, dict[int, list[dict]]] = {}
+    for name, url, lua in single:
+        for c in concurrency:
+            wrk(url, lua, c, 1, load_core, folder)  # warm-up
+    for _ in range(args.rounds):
+        for name, url, lua in single:
+            for c in concurrency:
+                rounds.setdefault(name, {}).setdefault(c, []).append(wrk(url, lua, c, args.seconds, load_core, folder))
+    results: dict[str, dict[int, dict]] = {
+        name: {c: {key: statistics.median(run[key] for run in runs) for key in runs[0]} for c, runs in by_c.items()}
+        for name, by_c in rounds.items()
+    }
+    floor.stop()
+    memory = {"single rows": service.pss_mb()}
     # A batch run must outlast its slowest request: 32 batches of 10,000 rows queue on one core.
-    plan = [("medians route", lua_for_gets(medians_paths), 1, args.seconds), ("model route", lua_for_gets(model_paths), 1, args.seconds),
-            ("batch 1,000 rows", lua_for_post(batches[1_000]), 1_000, max(args.seconds, 10)),
-            ("batch 10,000 rows", lua_for_post(batches[10_000]), 10_000, max(args.seconds, 30))]
-    memory = {}
-    for name, lua, _, seconds in plan:
-        if name.startswith("batch") and "single rows" not in memory:
-            memory["single rows"] = service.pss_mb()
+    batch_plan = [("batch 1,000 rows", lua_for_post(batches[1_000]), 1_000, max(args.seconds, 10)),
+                  ("batch 10,000 rows", lua_for_post(batches[10_000]), 10_000, max(args.seconds, 30))]
+    for name, lua, _, seconds in batch_plan:
         for c in concurrency:
             wrk(service.base + "/predict", lua, c, 1, load_core, folder)
             results.setdefault(name, {})[c] = wrk(service.base + "/predict", lua, c, seconds, load_core, folder)
     memory["batches"] = service.pss_mb()
     service.stop()
+    plan = [(name, None, 1, None) for name, _, _ in single] + batch_plan
 
     total_mb, biggest = installed_mb()
     imported = import_seconds(server_core)
@@ -272,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [
         f"# bench: commit {commit}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy {model['numpy']},"
-        f" wrk on core {load_core}, servers on core {server_core}, {args.seconds} s a run",
+        f" wrk on core {load_core}, servers on core {server_core}, median of {args.rounds} interleaved rounds of {args.seconds} s",
         "",
         f"{'route':<20}{'conc':>5}{'req/s':>10}{'x floor':>9}{'p50 ms':>9}{'p99 ms':>9}{'rows/s':>11}{'errors':>8}",
     ]
