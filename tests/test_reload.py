@@ -82,7 +82,7 @@ def run_script(name: str, *args: str, env: dict) -> str:
 
 
 @pytest.mark.parametrize("kind", ["local", "s3"])
-def test_versions_change_under_load_without_a_failed_request(kind, tmp_path, tiny_run):
+def test_versions_change_under_load_without_a_failed_request(kind, tmp_path, tiny_run, monkeypatch):
     records = [r for p in sorted((ROOT / "tests" / "fixtures" / "nyc311").glob("*.json.gz"))
                for r in json.loads(gzip.decompress(p.read_bytes()))]
     with ExitStack() as stack:
@@ -91,7 +91,8 @@ def test_versions_change_under_load_without_a_failed_request(kind, tmp_path, tin
         if kind == "s3":
             endpoint = stack.enter_context(moto_s3())
             env.update(CREDENTIALS, AWS_ENDPOINT_URL_S3=endpoint, STORE_URI="s3://eta-pipeline/nyc311")
-            os.environ.update(CREDENTIALS)
+            for key, value in CREDENTIALS.items():
+                monkeypatch.setenv(key, value)
             boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="eta-pipeline")
         base, web = stack.enter_context(procfile_web(**env))
         bundled = requests.get(f"{base}/health", timeout=5).json()
