@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
               ("medians route", service.base + "/predict", lua_for_gets(medians_paths)),
               ("model route", service.base + "/predict", lua_for_gets(model_paths))]
     rounds: dict[str, dict[int, list[dict]]] = {}
-    for name, url, lua in single:
+    for _, url, lua in single:
         for c in concurrency:
             wrk(url, lua, c, 1, load_core, folder)  # warm-up
     for _ in range(args.rounds):

@@ -113,3 +113,25 @@ def test_an_unloadable_current_model_does_not_block_a_good_candidate(stores, sma
     published.put(MODEL_CARD, b'{"version": "gbm-broken", "artifact": {"name": "missing.pkl", "sha256": "0"}}')
     result = retrain(raw, published, [published], holdout_days=7, progress=quiet)
     assert result.published and result.current_mae is None
+
+
+def test_watch_fires_once_per_change_of_the_raw_listing(stores):
+    from eta311.pipeline import watch
+
+    raw, _ = stores
+    calls, rounds = [], iter(range(6))
+
+    def on_change():
+        calls.append(sorted(raw_fingerprint(raw)))
+        if len(calls) == 1:
+            raise RuntimeError("a failing round is retried, not fatal")
+
+    def stop():
+        round_number = next(rounds, None)
+        if round_number == 3:
+            add_day(raw, FIXTURE_DAYS[3])  # a new day lands between rounds
+        return round_number is None
+
+    watch(raw, on_change, interval_seconds=0, stop=stop)
+    # round 0 fails, round 1 retries the same listing, round 2 sees nothing new, round 3 sees the new day
+    assert [len(c) for c in calls] == [3, 3, 4]
