@@ -8,7 +8,6 @@ import threading
 from flask import Blueprint, current_app, jsonify, request
 
 from . import __version__
-from .auth import redis_status
 from .errors import NotFound
 from .estimates import answer, batch_answers
 from .model_store import ModelStore
@@ -80,7 +79,7 @@ def openapi():
 def health():
     models, gate = _models(), current_app.extensions["gate"]
     snapshot = models.snapshot
-    redis = redis_status(current_app.config["SETTINGS"])
+    redis = gate.redis_status()
     limits_error = gate.limiter.last_error if gate.limiter else None
     healthy = snapshot.model is not None and models.last_error is None and redis in (None, "ok") and not limits_error
     return jsonify({

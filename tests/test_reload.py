@@ -19,9 +19,8 @@ import requests
 from eta311.artifacts import open_store
 from eta311.publish import MODEL_CARD, publish_model
 from fake_socrata import FakeSocrata
-from live import ROOT, moto_s3, output, procfile_web
+from live import ROOT, S3_CREDENTIALS, moto_s3, output, procfile_web
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 QUERIES = [
     ("noise - residential", None),
     ("noise - residential", {"lat": 40.7, "lon": -73.9, "date": "2019-06-08 00:00:09"}),
@@ -90,8 +89,8 @@ def test_versions_change_under_load_without_a_failed_request(kind, tmp_path, tin
         env = {"SOCRATA_URL": socrata.url, "RELOAD_INTERVAL_SECONDS": "1", "STORE_URI": str(tmp_path / "data")}
         if kind == "s3":
             endpoint = stack.enter_context(moto_s3())
-            env.update(CREDENTIALS, AWS_ENDPOINT_URL_S3=endpoint, STORE_URI="s3://eta-pipeline/nyc311")
-            for key, value in CREDENTIALS.items():
+            env.update(S3_CREDENTIALS, AWS_ENDPOINT_URL_S3=endpoint, STORE_URI="s3://eta-pipeline/nyc311")
+            for key, value in S3_CREDENTIALS.items():
                 monkeypatch.setenv(key, value)
             boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="eta-pipeline")
         base, web = stack.enter_context(procfile_web(**env))

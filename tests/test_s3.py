@@ -8,9 +8,8 @@ import pytest
 from eta311.artifacts import S3Store, StoreError, content_version, open_store
 from eta311.model_store import ModelStore
 from eta311.publish import MEDIANS, publish_medians, publish_model
-from live import free_port, moto_s3
+from live import S3_CREDENTIALS, free_port, moto_s3
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +20,7 @@ def endpoint():
 
 @pytest.fixture
 def bucket(endpoint, monkeypatch, request):
-    for key, value in CREDENTIALS.items():
+    for key, value in S3_CREDENTIALS.items():
         monkeypatch.setenv(key, value)
     name = "eta-" + request.node.name.lower().replace("_", "-")[:40]
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=name)
