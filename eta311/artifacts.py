@@ -144,11 +144,6 @@ class S3Store:
         return found
 
 
-def join_uri(base: str, *parts: str) -> str:
-    """A sub-folder or sub-prefix of a store address, for folders and s3:// alike."""
-    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
-
-
 def open_store(uri: str, endpoint_url: str | None = None) -> Store:
     """A folder path, file://path or s3://bucket/prefix; the endpoint serves S3-compatible stores."""
     parsed = urlparse(uri)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .artifacts import Store, StoreError, content_version
 from .model import ETAModel
-from .publish import MEDIANS, MODEL_CARD
+from .publish import MEDIANS, MODEL_CARD, medians_version
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class ModelStore:
                     source, token = found
                     if name == MEDIANS:
                         blob = source.get(MEDIANS)
-                        loaded.update(medians=check_medians(blob), medians_version="medians-" + content_version(blob)[:12])
+                        loaded.update(medians=check_medians(blob), medians_version=medians_version(blob))
                     else:
                         card = json.loads(source.get(MODEL_CARD))
                         loaded.update(model=load_model(card, source.get), card=card)

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Callable, Sequence
 
-from .artifacts import Store, StoreError, content_version
+from .artifacts import Store
 from .collect import RAW_PREFIX
 from .dataset import resolved, to_columns
 from .model import ETAModel
-from .model_store import ArtifactRejected, load_model
-from .publish import MEDIANS, MODEL_CARD, dump_json, publish_medians, publish_model
-from .training import MEDIANS_WINDOW_DAYS, DayFile, day_of, evaluate, latest_medians, mature_days, read_days, train_on_days
+from .model_store import RELOAD_FAILURES, load_model
+from .publish import MEDIANS, MODEL_CARD, medians_bytes, medians_version, publish_medians, publish_trained_model
+from .training import MEDIANS_WINDOW_DAYS, day_of, evaluate, latest_medians, mature_days, read_days, train_on_days
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +44,6 @@ def raw_fingerprint(raw: Store) -> dict[str, str]:
     return {name: token for name, token in raw.tokens(RAW_PREFIX).items() if day_of(name) is not None}
 
 
-def read_window(raw: Store, window_days: int, progress: Callable[[str], None] = log.info) -> list[DayFile]:
-    """The raw days within window_days of the newest one (by the day in the file name)."""
-    days = sorted(d for name in raw.list(RAW_PREFIX) if (d := day_of(name)) is not None)
-    if not days:
-        return []
-    return read_days(raw, RAW_PREFIX, progress, since=days[-1] - timedelta(days=window_days - 1))
-
-
 def recompute_medians(raw: Store, published: Store, window_days: int = MEDIANS_WINDOW_DAYS,
                       progress: Callable[[str], None] = log.info) -> MediansResult:
     """Medians of resolved requests on the mature days of the window; published only if they changed.
@@ -61,17 +51,16 @@ def recompute_medians(raw: Store, published: Store, window_days: int = MEDIANS_W
     A day collected yesterday has most requests still open and its closed ones are the quick ones,
     so days under training.MIN_CLOSED_SHARE closed are left out, as they are for training.
     """
-    usable, skipped = mature_days(read_window(raw, window_days, progress))
+    usable, skipped = mature_days(read_days(raw, RAW_PREFIX, progress, last_days=window_days))
     if not usable:
         raise ValueError(f"no raw day in the latest {window_days} has enough closed requests; medians unchanged")
     columns = resolved(to_columns(r for d in usable for r in d.records))
     medians = latest_medians(columns, window_days)
-    blob = dump_json(dict(sorted(medians.items())))
-    current = published.token(MEDIANS) is not None and content_version(published.get(MEDIANS))
-    changed = current != content_version(blob)
+    blob = medians_bytes(medians)
+    changed = published.token(MEDIANS) is None or published.get(MEDIANS) != blob
     if changed:
         publish_medians(published, medians)
-    return MediansResult(changed, "medians-" + content_version(blob)[:12], [str(d.day) for d in usable], skipped,
+    return MediansResult(changed, medians_version(blob), [str(d.day) for d in usable], skipped,
                          len(columns), len(medians))
 
 
@@ -83,7 +72,7 @@ def current_model(sources: Sequence[Store]) -> tuple[ETAModel | None, dict | Non
                 continue
             card = json.loads(source.get(MODEL_CARD))
             return load_model(card, source.get), card
-        except (StoreError, ArtifactRejected, KeyError, ValueError, pickle.UnpicklingError) as exc:
+        except RELOAD_FAILURES as exc:
             log.warning("current model at %s cannot be loaded (%s); it will not count against the candidate", source.uri, exc)
     return None, None
 
@@ -99,7 +88,7 @@ def retrain(raw: Store, published: Store, current_sources: Sequence[Store], hold
         log.warning("candidate MAE %.3f h is worse than the current model's %.3f h on the same days; not published",
                     candidate_mae, current_mae)
         return RetrainResult(False, None, candidate_mae, current_mae, card and card["version"], run.card["holdout_window"])
-    new_card = publish_model(published, pickle.dumps(run.model, protocol=5), run.card, run.model.to_bundle())
+    new_card = publish_trained_model(published, run.model, run.card)
     return RetrainResult(True, new_card["version"], candidate_mae, current_mae, card and card["version"], run.card["holdout_window"])
 
 

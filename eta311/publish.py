@@ -14,9 +14,18 @@ def dump_json(data: object) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
 
 
+def medians_bytes(medians: dict[str, float]) -> bytes:
+    """medians.json as published: the seed's format (type -> hours), keys sorted."""
+    return dump_json(dict(sorted(medians.items())))
+
+
+def medians_version(blob: bytes) -> str:
+    return "medians-" + content_version(blob)[:12]
+
+
 def publish_medians(store: Store, medians: dict[str, float]) -> str:
-    """One PUT of medians.json (the seed's format: type -> hours); returns its content version."""
-    return store.put(MEDIANS, dump_json(dict(sorted(medians.items()))))
+    """One PUT of medians.json; returns its content version."""
+    return store.put(MEDIANS, medians_bytes(medians))
 
 
 def publish_model(store: Store, artifact: bytes, card: dict, bundle: bytes | None = None) -> dict:
@@ -39,3 +48,10 @@ def publish_model(store: Store, artifact: bytes, card: dict, bundle: bytes | Non
         card["serving_artifact"] = {"name": bundle_name, "sha256": bundle_sha, "bytes": len(bundle)}
     store.put(MODEL_CARD, dump_json(card))
     return card
+
+
+def publish_trained_model(store: Store, model, card: dict) -> dict:
+    """A fitted ETAModel as both artifacts: its pickle and its numpy serving bundle."""
+    import pickle
+
+    return publish_model(store, pickle.dumps(model, protocol=5), card, model.to_bundle())

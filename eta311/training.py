@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import platform
 from dataclasses import dataclass
-from datetime import date as Date
+from datetime import date as Date, timedelta
 from typing import Callable, Iterable
 
 import numpy as np
@@ -49,9 +49,12 @@ def day_of(name: str) -> Date | None:
 
 
 def read_days(store: Store, prefix: str = "", progress: Callable[[str], None] = log.info,
-              since: Date | None = None) -> list[DayFile]:
-    """Every YYYY-MM-DD.json.gz under prefix (from since on, if given), oldest first."""
-    names = sorted((d, n) for n in store.list(prefix) if (d := day_of(n)) is not None and (since is None or d >= since))
+              last_days: int | None = None) -> list[DayFile]:
+    """Every YYYY-MM-DD.json.gz under prefix (only the last_days up to the newest, if given), oldest first."""
+    names = sorted((d, n) for n in store.list(prefix) if (d := day_of(n)) is not None)
+    if last_days is not None and names:
+        first = names[-1][0] - timedelta(days=last_days - 1)
+        names = [(d, n) for d, n in names if d >= first]
     days = []
     for i, (day, name) in enumerate(names, 1):
         days.append(DayFile(day, decode_day(store.get(name))))

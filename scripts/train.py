@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eta311.artifacts import LocalStore, open_store  # noqa: E402
-from eta311.publish import publish_medians, publish_model  # noqa: E402
+from eta311.publish import publish_medians, publish_trained_model  # noqa: E402
 from eta311.report import evaluation_png  # noqa: E402
 from eta311.training import read_days, train_on_days  # noqa: E402
 
@@ -30,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     days = read_days(open_store(args.data), args.prefix)
     run = train_on_days(days, args.holdout_days)
     out = open_store(args.out)
-    card = publish_model(out, pickle.dumps(run.model, protocol=5), run.card, run.model.to_bundle())
+    card = publish_trained_model(out, run.model, run.card)
     publish_medians(out, run.medians)
     out.put("evaluation.png", evaluation_png(run.card["metrics"], run.predicted, run.actual))
     if isinstance(out, LocalStore):  # keep the bundled folder to the one artifact its card names

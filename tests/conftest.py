@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ sys.path.insert(0, str(ROOT))
 from eta311 import training  # noqa: E402
 from eta311.app import create_app  # noqa: E402
 from eta311.artifacts import LocalStore  # noqa: E402
-from eta311.publish import publish_medians, publish_model  # noqa: E402
+from eta311.publish import publish_medians, publish_trained_model  # noqa: E402
 from eta311.settings import Settings  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -41,7 +40,7 @@ def tiny_run(fixture_days):
 def published(tmp_path, tiny_run):
     """A store holding the tiny model and its medians, as the training script publishes them."""
     store = LocalStore(tmp_path / "models")
-    card = publish_model(store, pickle.dumps(tiny_run.model, protocol=5), tiny_run.card, tiny_run.model.to_bundle())
+    card = publish_trained_model(store, tiny_run.model, tiny_run.card)
     publish_medians(store, tiny_run.medians)
     return store, card
 

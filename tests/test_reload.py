@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import pickle
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ import pytest
 import requests
 
 from eta311.artifacts import open_store
-from eta311.publish import MODEL_CARD, publish_model
+from eta311.publish import MODEL_CARD, publish_trained_model
 from fake_socrata import FakeSocrata
 from live import ROOT, S3_CREDENTIALS, moto_s3, output, procfile_web
 
@@ -111,7 +110,7 @@ def test_versions_change_under_load_without_a_failed_request(kind, tmp_path, tin
         # 2. A new model version.
         store = open_store(env["STORE_URI"] + "/published", env.get("AWS_ENDPOINT_URL_S3"))
         published_at = time.monotonic()
-        card = publish_model(store, pickle.dumps(tiny_run.model, protocol=5), tiny_run.card, tiny_run.model.to_bundle())
+        card = publish_trained_model(store, tiny_run.model, tiny_run.card)
         model_delay = traffic.first_answer_with(card["version"], published_at)
         time.sleep(2.5)  # one worker answering with it is not all of them: let every poller see the good card
 

@@ -7,7 +7,7 @@ import pytest
 
 from eta311.artifacts import S3Store, StoreError, content_version, open_store
 from eta311.model_store import ModelStore
-from eta311.publish import MEDIANS, publish_medians, publish_model
+from eta311.publish import MEDIANS, publish_medians, publish_trained_model
 from live import S3_CREDENTIALS, free_port, moto_s3
 
 
@@ -61,10 +61,9 @@ def test_an_unreachable_endpoint_fails_fast(bucket):
 
 
 def test_model_store_loads_and_swaps_from_s3(endpoint, bucket, tiny_run):
-    import pickle
 
     store = open_store(f"s3://{bucket}/published", endpoint)
-    card = publish_model(store, pickle.dumps(tiny_run.model, protocol=5), tiny_run.card, tiny_run.model.to_bundle())
+    card = publish_trained_model(store, tiny_run.model, tiny_run.card)
     publish_medians(store, tiny_run.medians)
     models = ModelStore(store, reload_interval_seconds=0)
     assert models.refresh() and models.snapshot.model_version == card["version"]
