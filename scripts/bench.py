@@ -69,11 +69,22 @@ class Server:
 
     def __init__(self, command: str, core: str | None, env: dict[str, str]):
         self.port = free_port()
-        self.log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)
-        full_env = {**os.environ, **env, "PORT": str(self.port), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        self.log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115 - the server writes to it until stop()
+        full_env = {
+            **os.environ,
+            **env,
+            "PORT": str(self.port),
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        }
         self.started = time.perf_counter()
-        self.process = subprocess.Popen(pinned(["sh", "-c", f"exec {command}"], core), cwd=ROOT, env=full_env,
-                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            pinned(["sh", "-c", f"exec {command}"], core),
+            cwd=ROOT,
+            env=full_env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.base = f"http://127.0.0.1:{self.port}"
 
     def wait(self, path: str, timeout: float = 60) -> float:
@@ -92,11 +103,13 @@ class Server:
 
     def pss_mb(self) -> tuple[float, list[float]]:
         """PSS of the master and of each worker, in MB (shared pages split between the processes)."""
+
         def pss(pid: int) -> float:
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
                     return int(line.split()[1]) / 1024
             return 0.0
+
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
         return pss(self.process.pid), [pss(int(c)) for c in children]
 
@@ -113,7 +126,8 @@ class Server:
 
 def lua_for_gets(paths: list[str]) -> str:
     listed = ",\n".join(json.dumps(p) for p in paths)
-    return f"""
+    return (
+        f"""
 local paths = {{
 {listed}
 }}
@@ -122,23 +136,30 @@ request = function()
   i = i % #paths + 1
   return wrk.format("GET", paths[i])
 end
-""" + DONE_LUA
+"""
+        + DONE_LUA
+    )
 
 
 def lua_for_post(body_file: Path) -> str:
-    return f"""
+    return (
+        f"""
 local f = assert(io.open({json.dumps(str(body_file))}, "rb"))
 wrk.method = "POST"
 wrk.body = f:read("*all")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
-""" + DONE_LUA
+"""
+        + DONE_LUA
+    )
 
 
 def wrk(url: str, lua: str, connections: int, seconds: int, core: str | None, folder: Path) -> dict:
     script = folder / f"run-{time.monotonic_ns()}.lua"
     script.write_text(lua)
-    command = pinned(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script), url], core)
+    command = pinned(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script), url], core
+    )
     out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
@@ -149,14 +170,14 @@ def in_process_model() -> dict:
     """The serving model alone (numpy bundle, as the service loads it): one row and 10,000 rows."""
     import numpy as np
 
-    from eta311.artifacts import LocalStore
-    from eta311.model_store import ModelStore
+    from eta311.storage import LocalStore
+    from eta311.web.served import ModelStore
 
     models = ModelStore(LocalStore(ROOT / "models"), 0)
     models.refresh()
     model = models.current.model
     rows = json.loads(REQUESTS_FILE.read_text())
-    from eta311.complaints import canonical_type
+    from eta311.model.complaints import canonical_type
 
     types = [canonical_type(r["complaint_type"]) for r in rows]
     latency = []
@@ -174,14 +195,21 @@ def in_process_model() -> dict:
         features = model.features(big_types, [r["lat"] for r in big], [r["lon"] for r in big], [r["date"] for r in big])
         model.predict_matrix(features)
         best = min(best, time.perf_counter() - started)
-    return {"single_p50_us": latency[len(latency) // 2] * 1e6, "single_p99_us": latency[int(len(latency) * 0.99)] * 1e6,
-            "rows_per_s_10k": 10_000 / best, "numpy": np.__version__}
+    return {
+        "single_p50_us": latency[len(latency) // 2] * 1e6,
+        "single_p99_us": latency[int(len(latency) * 0.99)] * 1e6,
+        "rows_per_s_10k": 10_000 / best,
+        "numpy": np.__version__,
+    }
 
 
 def installed_mb() -> tuple[float, list[tuple[str, float]]]:
     """Bytes on disk of requirements.txt's packages and everything they pull in, from this environment."""
-    wanted = [line.split("==")[0].strip().lower() for line in (ROOT / "requirements.txt").read_text().splitlines()
-              if line.strip() and not line.startswith("#")]
+    wanted = [
+        line.split("==")[0].strip().lower()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     seen: dict[str, float] = {}
     while wanted:
         name = wanted.pop().replace("_", "-")
@@ -191,11 +219,23 @@ def installed_mb() -> tuple[float, list[tuple[str, float]]]:
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
             continue
-        seen[name] = sum((dist.locate_file(f).stat().st_size for f in dist.files or [] if dist.locate_file(f).exists()), 0) / 1e6
+        seen[name] = (
+            sum((dist.locate_file(f).stat().st_size for f in dist.files or [] if dist.locate_file(f).exists()), 0) / 1e6
+        )
         for requirement in dist.requires or []:
             if "extra ==" not in requirement:
-                wanted.append(requirement.split(";")[0].split("[")[0].split("<")[0].split(">")[0].split("=")[0]
-                              .split("!")[0].split("~")[0].split(" ")[0].strip().lower())
+                wanted.append(
+                    requirement.split(";")[0]
+                    .split("[")[0]
+                    .split("<")[0]
+                    .split(">")[0]
+                    .split("=")[0]
+                    .split("!")[0]
+                    .split("~")[0]
+                    .split(" ")[0]
+                    .strip()
+                    .lower()
+                )
     return sum(seen.values()), sorted(seen.items(), key=lambda kv: -kv[1])
 
 
@@ -203,8 +243,21 @@ def import_seconds(core: str | None) -> float:
     """A fresh interpreter importing predict.py: Flask, the app, the model load; median of three."""
     code = "import time; t = time.perf_counter(); import predict; print(time.perf_counter() - t)"
     env = {**os.environ, "STORE_URI": tempfile.mkdtemp(prefix="bench-store-"), "LOG_LEVEL": "WARNING"}
-    runs = [float(subprocess.run(pinned([sys.executable, "-c", code], core), cwd=ROOT, env=env, capture_output=True,
-                                 text=True, check=True).stdout.strip().splitlines()[-1]) for _ in range(3)]
+    runs = [
+        float(
+            subprocess.run(
+                pinned([sys.executable, "-c", code], core),
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        for _ in range(3)
+    ]
     return statistics.median(runs)
 
 
@@ -224,13 +277,17 @@ def main(argv: list[str] | None = None) -> int:
 
     model = in_process_model()
     rows = json.loads(REQUESTS_FILE.read_text())
-    from eta311.complaints import canonical_type
-    from eta311.publish import MEDIANS
+    from eta311.model.artifact import MEDIANS
+    from eta311.model.complaints import canonical_type
 
     known = json.loads((ROOT / "models" / MEDIANS).read_text())  # an unknown type is a 400, not a benchmark
-    medians_paths = [f"/predict/{quote(r['complaint_type'], safe='')}" for r in rows if canonical_type(r["complaint_type"]) in known]
-    model_paths = [f"/predict/{quote(r['complaint_type'], safe='')}?lat={r['lat']}&lon={r['lon']}&date={quote(r['date'])}"
-                   for r in rows]
+    medians_paths = [
+        f"/predict/{quote(r['complaint_type'], safe='')}" for r in rows if canonical_type(r["complaint_type"]) in known
+    ]
+    model_paths = [
+        f"/predict/{quote(r['complaint_type'], safe='')}?lat={r['lat']}&lon={r['lon']}&date={quote(r['date'])}"
+        for r in rows
+    ]
     batches = {}
     for size in (1_000, 10_000):
         body = folder / f"batch-{size}.json"
@@ -249,9 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     floor.wait("/")
     service = Server(procfile_web(), server_core, env)
     service.wait(model_paths[0])
-    single = [("floor: bare Flask", floor.base + "/", lua_for_gets(["/"])),
-              ("medians route", service.base + "/predict", lua_for_gets(medians_paths)),
-              ("model route", service.base + "/predict", lua_for_gets(model_paths))]
+    single = [
+        ("floor: bare Flask", floor.base + "/", lua_for_gets(["/"])),
+        ("medians route", service.base + "/predict", lua_for_gets(medians_paths)),
+        ("model route", service.base + "/predict", lua_for_gets(model_paths)),
+    ]
     rounds: dict[str, dict[int, list[dict]]] = {}
     for _, url, lua in single:
         for c in concurrency:
@@ -267,8 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     floor.stop()
     memory = {"single rows": service.pss_mb()}
     # A batch run must outlast its slowest request: 32 batches of 10,000 rows queue on one core.
-    batch_plan = [("batch 1,000 rows", lua_for_post(batches[1_000]), 1_000, max(args.seconds, 10)),
-                  ("batch 10,000 rows", lua_for_post(batches[10_000]), 10_000, max(args.seconds, 30))]
+    batch_plan = [
+        ("batch 1,000 rows", lua_for_post(batches[1_000]), 1_000, max(args.seconds, 10)),
+        ("batch 10,000 rows", lua_for_post(batches[10_000]), 10_000, max(args.seconds, 30)),
+    ]
     for name, lua, _, seconds in batch_plan:
         for c in concurrency:
             wrk(service.base + "/predict", lua, c, 1, load_core, folder)
@@ -279,7 +340,9 @@ def main(argv: list[str] | None = None) -> int:
 
     total_mb, biggest = installed_mb()
     imported = import_seconds(server_core)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
 
     lines = [
         f"# bench: commit {commit}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy {model['numpy']},"
@@ -292,10 +355,14 @@ def main(argv: list[str] | None = None) -> int:
         for c, r in by_c.items():
             ratio = r["rps"] / results["floor: bare Flask"][c]["rps"]
             rows_s = f"{r['rps'] * rows_per[name]:,.0f}" if rows_per.get(name, 1) > 1 else ""
-            lines.append(f"{name:<20}{c:>5}{r['rps']:>10,.0f}{ratio:>9.2f}{r['p50_us'] / 1e3:>9.2f}{r['p99_us'] / 1e3:>9.2f}"
-                         f"{rows_s:>11}{r['errors']:>8}")
+            lines.append(
+                f"{name:<20}{c:>5}{r['rps']:>10,.0f}{ratio:>9.2f}{r['p50_us'] / 1e3:>9.2f}{r['p99_us'] / 1e3:>9.2f}"
+                f"{rows_s:>11}{r['errors']:>8}"
+            )
     batch_rows = max(results["batch 10,000 rows"][c]["rps"] * 10_000 for c in concurrency)
-    model_ratio = results["model route"][8]["rps"] / results["floor: bare Flask"][8]["rps"] if 8 in concurrency else float("nan")
+    model_ratio = (
+        results["model route"][8]["rps"] / results["floor: bare Flask"][8]["rps"] if 8 in concurrency else float("nan")
+    )
     model_p99 = results["model route"][8]["p99_us"] / 1e3 if 8 in concurrency else float("nan")
     workers = len(memory["single rows"][1])
     total_pss = {k: master + sum(ws) for k, (master, ws) in memory.items()}
@@ -305,8 +372,11 @@ def main(argv: list[str] | None = None) -> int:
         f" 10,000 rows {model['rows_per_s_10k']:,.0f} rows/s",
         f"cold start, launch to first 200 from the model route: {statistics.median(cold):.2f} s"
         f" (runs: {', '.join(f'{c:.2f}' for c in cold)})",
-        *(f"PSS after {k}: master {m:.1f} MB, {len(ws)} workers {', '.join(f'{w:.1f}' for w in ws)} MB;"
-          f" total {total_pss[k]:.1f} MB" for k, (m, ws) in memory.items()),
+        *(
+            f"PSS after {k}: master {m:.1f} MB, {len(ws)} workers {', '.join(f'{w:.1f}' for w in ws)} MB;"
+            f" total {total_pss[k]:.1f} MB"
+            for k, (m, ws) in memory.items()
+        ),
         f"import predict (Flask, app, model load) in a fresh interpreter: {imported:.2f} s",
         f"serving environment installed (requirements.txt and dependencies): {total_mb:.0f} MB;"
         f" largest {', '.join(f'{n} {mb:.0f}' for n, mb in biggest[:5])}",

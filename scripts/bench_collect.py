@@ -14,14 +14,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from eta311.artifacts import LocalStore  # noqa: E402
-from eta311.collect import SocrataClient, collect_day  # noqa: E402
 from fake_socrata import FakeSocrata  # noqa: E402
+
+from eta311.data.socrata import SocrataClient, collect_day  # noqa: E402
+from eta311.storage import LocalStore  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", default=str(ROOT / "tests" / "fixtures" / "nyc311"), help="folder of YYYY-MM-DD.json.gz")
+    parser.add_argument(
+        "--data", default=str(ROOT / "tests" / "fixtures" / "nyc311"), help="folder of YYYY-MM-DD.json.gz"
+    )
     parser.add_argument("--days", type=int, default=5, help="how many of the days to collect")
     parser.add_argument("--page-sizes", default="50000,1000")
     args = parser.parse_args(argv)
@@ -37,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
             for day in days:
                 total += collect_day(LocalStore(folder), day, client, progress=lambda _: None).records
             seconds = time.perf_counter() - started
-            print(f"page size {page_size:>6}: {total:,} records in {client.pages} pages, {seconds:.2f} s,"
-                  f" {total / seconds:,.0f} records/s (fetch, parse, deduplicate, gzip, atomic write)")
+            print(
+                f"page size {page_size:>6}: {total:,} records in {client.pages} pages, {seconds:.2f} s,"
+                f" {total / seconds:,.0f} records/s (fetch, parse, deduplicate, gzip, atomic write)"
+            )
     return 0
 
 

@@ -6,22 +6,40 @@ import argparse
 import logging
 import os
 import sys
-from datetime import date as Date, timedelta
+from datetime import date as Date
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eta311.artifacts import open_store  # noqa: E402
-from eta311.collect import DEFAULT_SOCRATA_URL, MAX_PAGE_SIZE, CollectError, SocrataClient, collect_day, yesterday_in_new_york  # noqa: E402
+from eta311.data.socrata import (  # noqa: E402
+    DEFAULT_SOCRATA_URL,
+    MAX_PAGE_SIZE,
+    CollectError,
+    SocrataClient,
+    collect_day,
+    yesterday_in_new_york,
+)
+from eta311.storage import open_store  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--date", type=Date.fromisoformat, default=None, help="YYYY-MM-DD (default: yesterday in New York)")
-    parser.add_argument("--days", type=int, default=1,
-                        help="also re-collect the days before --date, so requests closed since are picked up")
-    parser.add_argument("--store", default=os.environ.get("STORE_URI", "data"), help="folder or s3://bucket/prefix (STORE_URI)")
-    parser.add_argument("--url", default=os.environ.get("SOCRATA_URL", DEFAULT_SOCRATA_URL), help="dataset endpoint (SOCRATA_URL)")
+    parser.add_argument(
+        "--date", type=Date.fromisoformat, default=None, help="YYYY-MM-DD (default: yesterday in New York)"
+    )
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=1,
+        help="also re-collect the days before --date, so requests closed since are picked up",
+    )
+    parser.add_argument(
+        "--store", default=os.environ.get("STORE_URI", "data"), help="folder or s3://bucket/prefix (STORE_URI)"
+    )
+    parser.add_argument(
+        "--url", default=os.environ.get("SOCRATA_URL", DEFAULT_SOCRATA_URL), help="dataset endpoint (SOCRATA_URL)"
+    )
     parser.add_argument("--page-size", type=int, default=MAX_PAGE_SIZE)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -38,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
             logging.error("%s: %s", day, exc)
             failed += 1
             continue
-        print(f"{done.name}: {done.records:,} records ({done.duplicates} duplicates dropped) in {done.pages} pages,"
-              f" {done.retries} retries, {done.seconds:.2f} s, {done.records_per_second:,.0f} records/s, sha256 {done.version[:12]}")
+        print(
+            f"{done.name}: {done.records:,} records ({done.duplicates} duplicates dropped) in {done.pages} pages,"
+            f" {done.retries} retries, {done.seconds:.2f} s, {done.records_per_second:,.0f} records/s, sha256 {done.version[:12]}"
+        )
     return 1 if failed else 0
 
 

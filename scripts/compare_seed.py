@@ -12,15 +12,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eta311.artifacts import open_store  # noqa: E402
-from eta311.dataset import resolved, to_columns  # noqa: E402
-from eta311.features import date_features  # noqa: E402
-from eta311.training import mature_days, mae, read_days, split_by_date  # noqa: E402
+from eta311.model.dataset import resolved, to_columns  # noqa: E402
+from eta311.model.features import date_features  # noqa: E402
+from eta311.model.training import mae, mature_days, read_days, split_by_date  # noqa: E402
+from eta311.storage import open_store  # noqa: E402
 
 
 def seed_features(cols, noise_types):
     one_hot = np.array([[t == n for n in noise_types] for t in cols.complaint_types], dtype=float)
-    return np.column_stack([np.nan_to_num(cols.latitudes), np.nan_to_num(cols.longitudes), date_features(cols.created), one_hot])
+    return np.column_stack(
+        [np.nan_to_num(cols.latitudes), np.nan_to_num(cols.longitudes), date_features(cols.created), one_hot]
+    )
 
 
 def main() -> int:
@@ -43,9 +45,13 @@ def main() -> int:
     store = open_store(args.models)
     card = json.loads(store.get("model_card.json"))
     model = pickle.loads(store.get(card["artifact"]["name"]))
-    ours = model.predict_matrix(model.encoder.transform(test.complaint_types, test.latitudes, test.longitudes, test.created))[:, 1]
-    print(f"noise complaints, held-out {len(test)} rows: seed random forest MAE {seed_mae:.2f} h,"
-          f" {card['version']} MAE {mae(ours, test.hours):.2f} h (forest pickled {len(pickle.dumps(forest)) / 1e6:.0f} MB)")
+    ours = model.predict_matrix(
+        model.encoder.transform(test.complaint_types, test.latitudes, test.longitudes, test.created)
+    )[:, 1]
+    print(
+        f"noise complaints, held-out {len(test)} rows: seed random forest MAE {seed_mae:.2f} h,"
+        f" {card['version']} MAE {mae(ours, test.hours):.2f} h (forest pickled {len(pickle.dumps(forest)) / 1e6:.0f} MB)"
+    )
     return 0
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eta311.auth import FileKeys, RedisKeys, new_key, redis_client, revoke  # noqa: E402
 from eta311.plans import PLANS, Plan  # noqa: E402
+from eta311.web.auth import FileKeys, RedisKeys, new_key, redis_client, revoke  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,13 +37,17 @@ def main(argv: list[str] | None = None) -> int:
         plan = Plan(base.name, args.rate or base.rate, args.burst or base.burst, args.quota or base.quota)
         key, record = new_key(args.name, plan)
         keys.put(record)
-        print(f"created key {record.key_id} for {record.name} on the {plan.name} plan"
-              f" ({plan.rate:g}/s, burst {plan.burst}, {plan.quota:,}/day). The key, shown only now:")
+        print(
+            f"created key {record.key_id} for {record.name} on the {plan.name} plan"
+            f" ({plan.rate:g}/s, burst {plan.burst}, {plan.quota:,}/day). The key, shown only now:"
+        )
         print(key)
     elif args.command == "list":
         for r in keys.all():
             status = f"revoked {r.revoked}" if r.revoked else "active"
-            print(f"{r.key_id}  {r.name:<24} {r.plan:<9} {r.rate:g}/s burst {r.burst} {r.quota:,}/day  created {r.created}  {status}")
+            print(
+                f"{r.key_id}  {r.name:<24} {r.plan:<9} {r.rate:g}/s burst {r.burst} {r.quota:,}/day  created {r.created}  {status}"
+            )
     else:
         try:
             record = revoke(keys, args.key_id)

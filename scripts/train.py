@@ -10,16 +10,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eta311.artifacts import LocalStore, open_store  # noqa: E402
-from eta311.publish import publish_medians, publish_trained_model  # noqa: E402
-from eta311.report import evaluation_png  # noqa: E402
-from eta311.training import read_days, train_on_days  # noqa: E402
+from eta311.data.publish import publish_medians, publish_trained_model  # noqa: E402
+from eta311.model.evaluation_plot import evaluation_png  # noqa: E402
+from eta311.model.training import read_days, train_on_days  # noqa: E402
+from eta311.storage import LocalStore, open_store  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", default="../shared/data/nyc311", help="folder or s3:// address of YYYY-MM-DD.json.gz files")
-    parser.add_argument("--prefix", default="", help="key prefix of the day files inside --data (raw/ in a pipeline store)")
+    parser.add_argument(
+        "--data", default="../shared/data/nyc311", help="folder or s3:// address of YYYY-MM-DD.json.gz files"
+    )
+    parser.add_argument(
+        "--prefix", default="", help="key prefix of the day files inside --data (raw/ in a pipeline store)"
+    )
     parser.add_argument("--out", default="models", help="folder or s3:// address to publish to")
     parser.add_argument("--holdout-days", type=int, default=30)
     args = parser.parse_args(argv)
@@ -38,10 +42,14 @@ def main(argv: list[str] | None = None) -> int:
                 stale.unlink()
 
     m = card["metrics"]
-    print(f"model {card['version']}: {card['artifact']['bytes'] / 1e6:.2f} MB, trained in {time.perf_counter() - started:.0f} s")
+    print(
+        f"model {card['version']}: {card['artifact']['bytes'] / 1e6:.2f} MB, trained in {time.perf_counter() - started:.0f} s"
+    )
     print(f"held-out {m['rows']} rows ({card['holdout_window']['first_day']}..{card['holdout_window']['last_day']})")
-    print(f"MAE model {m['model_mae']:.2f} h | median all days {m['median_all_training_days_mae']:.2f} h"
-          f" | median latest 30 days {m['median_latest_30_days_mae']:.2f} h | 10-90 coverage {m['interval_coverage_10_90']:.0%}")
+    print(
+        f"MAE model {m['model_mae']:.2f} h | median all days {m['median_all_training_days_mae']:.2f} h"
+        f" | median latest 30 days {m['median_latest_30_days_mae']:.2f} h | 10-90 coverage {m['interval_coverage_10_90']:.0%}"
+    )
     return 0
 
 

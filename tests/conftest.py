@@ -10,11 +10,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from eta311 import training  # noqa: E402
-from eta311.app import create_app  # noqa: E402
-from eta311.artifacts import LocalStore  # noqa: E402
-from eta311.publish import publish_medians, publish_trained_model  # noqa: E402
+from eta311.data.publish import publish_medians, publish_trained_model  # noqa: E402
+from eta311.model import training  # noqa: E402
 from eta311.settings import Settings  # noqa: E402
+from eta311.storage import LocalStore  # noqa: E402
+from eta311.web.app import create_app  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 

@@ -33,7 +33,7 @@ class FakeSocrata:
         self.url = f"http://127.0.0.1:{self.server.server_port}/resource/erm2-nwe9.json"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "FakeSocrata":
+    def __enter__(self) -> FakeSocrata:
         self._thread.start()
         return self
 
@@ -67,7 +67,9 @@ class FakeSocrata:
             def log_message(self, *args):  # keep test output quiet
                 pass
 
-            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None, declared: int | None = None):
+            def _send(
+                self, status: int, body: bytes, headers: dict[str, str] | None = None, declared: int | None = None
+            ):
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(declared if declared is not None else len(body)))
@@ -81,7 +83,9 @@ class FakeSocrata:
                 params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
                 with fake._lock:
                     fault = fake.faults.pop(0) if fake.faults else None
-                    fake.requests.append({"path": parts.path, "params": params, "headers": dict(self.headers), "fault": fault})
+                    fake.requests.append(
+                        {"path": parts.path, "params": params, "headers": dict(self.headers), "fault": fault}
+                    )
                 if not parts.path.startswith("/resource/"):
                     return self._send(404, b'{"error": true, "message": "not found"}')
                 if fault == "repeat":

@@ -9,9 +9,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import requests
 
@@ -85,7 +85,9 @@ def output(process: subprocess.Popen) -> str:
 def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     """A server in its own process group, its output to a file: a pipe nobody reads fills and blocks it."""
     with tempfile.NamedTemporaryFile(prefix=Path(args[0]).name + "-", suffix=".log", delete=False) as log:
-        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     process.log_path = log.name
     return process
 
@@ -121,8 +123,10 @@ def moto_s3() -> Iterator[str]:
 def redis_server() -> Iterator[tuple[str, subprocess.Popen]]:
     """A real redis-server on a free loopback port, nothing persisted; yields its URL and process."""
     port = free_port()
-    process = spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                    dict(os.environ))
+    process = spawn(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        dict(os.environ),
+    )
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -133,7 +137,7 @@ def redis_server() -> Iterator[tuple[str, subprocess.Popen]]:
                         break
             except OSError:
                 if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError(f"redis-server did not start: {output(process)}")
+                    raise AssertionError(f"redis-server did not start: {output(process)}") from None
                 time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0", process
     finally:

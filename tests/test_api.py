@@ -9,19 +9,24 @@ import zlib
 
 import pytest
 
-from eta311.payloads import gzip_payload
+from eta311.web.payloads import gzip_payload
 
 
 def real_png(width=16, height=16) -> bytes:
     """A valid RGB PNG, gradient filled, built with zlib alone."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    raw = b"".join(b"\x00" + b"".join(bytes((x * 15 % 256, y * 15 % 256, 200)) for x in range(width)) for y in range(height))
+
+    raw = b"".join(
+        b"\x00" + b"".join(bytes((x * 15 % 256, y * 15 % 256, 200)) for x in range(width)) for y in range(height)
+    )
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 # --- echo -----------------------------------------------------------------------------------------
+
 
 def test_echo_get(client):
     assert client.get("/echo?msg=Hello").get_json() == {"response": "Hello", "success": True}
@@ -33,7 +38,10 @@ def test_echo_repeated_param_is_a_list_single_is_scalar(client):
 
 
 def test_echo_post_json(client):
-    assert client.post("/echo", json={"msg": {"nested": [1, 2]}}).get_json() == {"response": {"nested": [1, 2]}, "success": True}
+    assert client.post("/echo", json={"msg": {"nested": [1, 2]}}).get_json() == {
+        "response": {"nested": [1, 2]},
+        "success": True,
+    }
 
 
 def test_echo_without_msg(client):
@@ -53,12 +61,15 @@ def test_echo_bad_base64_is_400(client):
     assert reply.status_code == 400 and reply.get_json()["field"] == "msg"
 
 
-@pytest.mark.parametrize("body, content_type, status, problem", [
-    (b"{not json", "application/json", 400, "not valid JSON"),
-    (b'{"msg": NaN}', "application/json", 400, "not valid JSON"),
-    (b"msg=hi", "application/x-www-form-urlencoded", 415, "Content-Type: application/json"),
-    (b'"x"' + b" " * (9 * 1024 * 1024), "application/json", 413, "size limit"),
-])
+@pytest.mark.parametrize(
+    "body, content_type, status, problem",
+    [
+        (b"{not json", "application/json", 400, "not valid JSON"),
+        (b'{"msg": NaN}', "application/json", 400, "not valid JSON"),
+        (b"msg=hi", "application/x-www-form-urlencoded", 415, "Content-Type: application/json"),
+        (b'"x"' + b" " * (9 * 1024 * 1024), "application/json", 413, "size limit"),
+    ],
+)
 def test_echo_bad_bodies(client, body, content_type, status, problem):
     reply = client.post("/echo", data=body, content_type=content_type)
     assert reply.status_code == status
@@ -73,6 +84,7 @@ def test_echo_app_serves_echo_at_root():
 
 
 # --- medians --------------------------------------------------------------------------------------
+
 
 def test_median_route(client, tiny_run):
     reply = client.get("/predict/Noise - Residential").get_json()
@@ -91,11 +103,16 @@ def test_short_noise_names(client, tiny_run):
 def test_unknown_type_is_400(client):
     reply = client.get("/predict/unicorn sighting")
     assert reply.status_code == 400
-    assert reply.get_json() == {"status": "failure", "success": False, "problem": "Complaint type is not in database",
-                                "complaint_type": "unicorn sighting"}
+    assert reply.get_json() == {
+        "status": "failure",
+        "success": False,
+        "problem": "Complaint type is not in database",
+        "complaint_type": "unicorn sighting",
+    }
 
 
 # --- model ----------------------------------------------------------------------------------------
+
 
 def test_model_route(client, published):
     _, card = published
@@ -111,23 +128,27 @@ def test_model_route_fallbacks(client):
     assert body["status"] == "success" and body["fallbacks"] == ["unknown_complaint_type", "missing_coordinates"]
 
 
-@pytest.mark.parametrize("query, field", [
-    ("lat=40.7&date=2019-06-08", "lon"),
-    ("lat=40.7&lon=-73.9", "date"),
-    ("lat=nan&lon=-73.9&date=2019-06-08", "lat"),
-    ("lat=51.5&lon=-0.12&date=2019-06-08", "lat"),
-    ("lat=40.7&lon=-73.9&date=June 8th", "date"),
-    ("lat=40.7&lon=-73.9&date=2019-06-08&colour=red", "colour"),
-    ("lat=40.7&lat=40.8&lon=-73.9&date=2019-06-08", "lat"),
-])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("lat=40.7&date=2019-06-08", "lon"),
+        ("lat=40.7&lon=-73.9", "date"),
+        ("lat=nan&lon=-73.9&date=2019-06-08", "lat"),
+        ("lat=51.5&lon=-0.12&date=2019-06-08", "lat"),
+        ("lat=40.7&lon=-73.9&date=June 8th", "date"),
+        ("lat=40.7&lon=-73.9&date=2019-06-08&colour=red", "colour"),
+        ("lat=40.7&lat=40.8&lon=-73.9&date=2019-06-08", "lat"),
+    ],
+)
 def test_bad_query_params_name_the_field(client, query, field):
     reply = client.get(f"/predict/rodent?{query}")
     assert reply.status_code == 400 and reply.get_json()["field"] == field
 
 
 def test_post_one_record(client):
-    body = client.post("/predict", json={"complaint_type": "rodent", "lat": 40.7, "lon": -73.9,
-                                         "date": "2019-06-08T00:00:09.000"}).get_json()
+    body = client.post(
+        "/predict", json={"complaint_type": "rodent", "lat": 40.7, "lon": -73.9, "date": "2019-06-08T00:00:09.000"}
+    ).get_json()
     assert body["status"] == "success" and body["model"] == "gbm"
 
 
@@ -150,10 +171,15 @@ def test_batch_keeps_order_and_reports_bad_rows(client):
 
 
 def test_gzip_base64_payload_equals_plain_batch(client):
-    rows = [{"complaint_type": "residential", "lat": 40.7 + i / 1000, "lon": -73.9, "date": "2019-06-08 00:00:09"} for i in range(50)]
+    rows = [
+        {"complaint_type": "residential", "lat": 40.7 + i / 1000, "lon": -73.9, "date": "2019-06-08 00:00:09"}
+        for i in range(50)
+    ]
     plain = client.post("/predict", json={"records": rows}).get_json()
     packed = client.post("/predict", json={"payload": gzip_payload({"records": rows})}).get_json()
-    unzipped = client.post("/predict", json={"payload": base64.b64encode(json.dumps(rows).encode()).decode()}).get_json()
+    unzipped = client.post(
+        "/predict", json={"payload": base64.b64encode(json.dumps(rows).encode()).decode()}
+    ).get_json()
     assert packed["predictions"] == plain["predictions"] == unzipped["predictions"]
 
 

@@ -5,15 +5,15 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
-
-from eta311.artifacts import LocalStore
-from eta311.collect import CollectError, RetryPolicy, SocrataClient, collect_day, day_filter, yesterday_in_new_york
-from eta311.dataset import decode_day
 from fake_socrata import FakeSocrata
 from live import ROOT
+
+from eta311.data.socrata import CollectError, RetryPolicy, SocrataClient, collect_day, day_filter, yesterday_in_new_york
+from eta311.model.dataset import decode_day
+from eta311.storage import LocalStore
 
 FIXTURES = ROOT / "tests" / "fixtures"
 
@@ -23,7 +23,11 @@ FAST = RetryPolicy(attempts=4, base_seconds=0.01, max_seconds=0.05, connect_time
 
 @pytest.fixture(scope="module")
 def records():
-    return [r for path in sorted((FIXTURES / "nyc311").glob("*.json.gz")) for r in json.loads(gzip.decompress(path.read_bytes()))]
+    return [
+        r
+        for path in sorted((FIXTURES / "nyc311").glob("*.json.gz"))
+        for r in json.loads(gzip.decompress(path.read_bytes()))
+    ]
 
 
 @pytest.fixture
@@ -33,7 +37,9 @@ def socrata(records):
 
 
 def day_records(records, day=DAY):
-    return sorted((r for r in records if r["created_date"].startswith(day.isoformat())), key=lambda r: int(r["unique_key"]))
+    return sorted(
+        (r for r in records if r["created_date"].startswith(day.isoformat())), key=lambda r: int(r["unique_key"])
+    )
 
 
 def client(socrata, **kw):
@@ -122,14 +128,28 @@ def test_an_empty_day_is_refused(socrata, tmp_path):
 
 def test_yesterday_is_new_yorks_yesterday():
     # 03:00 UTC on 22 Nov is still 21 Nov in New York, so yesterday there is 20 Nov.
-    assert yesterday_in_new_york(datetime(2026, 11, 22, 3, 0, tzinfo=timezone.utc)) == date(2026, 11, 20)
-    assert yesterday_in_new_york(datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)) == date(2026, 11, 21)
+    assert yesterday_in_new_york(datetime(2026, 11, 22, 3, 0, tzinfo=UTC)) == date(2026, 11, 20)
+    assert yesterday_in_new_york(datetime(2026, 11, 22, 12, 0, tzinfo=UTC)) == date(2026, 11, 21)
 
 
 def test_collect_script_writes_the_days(socrata, tmp_path):
     env = {**os.environ, "SOCRATA_URL": socrata.url, "SOCRATA_APP_TOKEN": "from-env", "STORE_URI": str(tmp_path)}
-    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "collect.py"), "--date", "2019-05-05", "--days", "2",
-                          "--page-size", "500"], env=env, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "collect.py"),
+            "--date",
+            "2019-05-05",
+            "--days",
+            "2",
+            "--page-size",
+            "500",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     out = run.stdout
     assert "raw/2019-05-04.json.gz: 600 records" in out and "raw/2019-05-05.json.gz: 600 records" in out

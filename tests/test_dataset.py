@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from eta311.dataset import decode_day, encode_day, medians_by_type, resolved, to_columns
+from eta311.model.dataset import decode_day, encode_day, medians_by_type, resolved, to_columns
 
 
 def record(created, closed=None, kind="Rodent", **extra):
@@ -19,19 +19,27 @@ def test_hours_count_whole_days():
 
 
 def test_drop_rule_counts_each_reason():
-    cols = resolved(to_columns([
-        record("2019-06-01T10:00:00.000", "2019-06-01T12:30:00.000"),
-        record("2019-06-01T10:00:00.000"),  # still open
-        record("2019-06-01T10:00:00.000", "2019-05-01T10:00:00.000"),  # closed before created
-        record("2017-06-01T10:00:00.000", "2019-06-01T10:00:00.000"),  # two years open
-    ]))
+    cols = resolved(
+        to_columns(
+            [
+                record("2019-06-01T10:00:00.000", "2019-06-01T12:30:00.000"),
+                record("2019-06-01T10:00:00.000"),  # still open
+                record("2019-06-01T10:00:00.000", "2019-05-01T10:00:00.000"),  # closed before created
+                record("2017-06-01T10:00:00.000", "2019-06-01T10:00:00.000"),  # two years open
+            ]
+        )
+    )
     assert list(cols.hours) == [2.5]
     assert cols.dropped == {"still_open": 1, "closed_before_created": 1, "open_over_a_year": 1, "bad_created_date": 0}
 
 
 def test_strings_and_missing_coordinates_as_socrata_sends_them():
-    cols = to_columns([record("2019-06-01T10:00:00.000", latitude="40.70334089582802", longitude="-73.8979322700962"),
-                       record("2019-06-01T10:00:00.000")])
+    cols = to_columns(
+        [
+            record("2019-06-01T10:00:00.000", latitude="40.70334089582802", longitude="-73.8979322700962"),
+            record("2019-06-01T10:00:00.000"),
+        ]
+    )
     assert cols.latitudes[0] == 40.70334089582802 and np.isnan(cols.latitudes[1])
 
 

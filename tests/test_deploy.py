@@ -8,10 +8,9 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import live
 import pytest
 import requests
-
-import live
 from live import procfile_web
 from test_api import real_png
 
@@ -26,19 +25,30 @@ def test_procfile_web_serves_and_stops_cleanly(web):
     base, process = web
     assert requests.get(f"{base}/echo?msg=Hello", timeout=5).json() == {"response": "Hello", "success": True}
     png = real_png()
-    echoed = requests.post(f"{base}/echo", json={"msg": base64.b64encode(png).decode(), "encoding": "base64"}, timeout=5)
+    echoed = requests.post(
+        f"{base}/echo", json={"msg": base64.b64encode(png).decode(), "encoding": "base64"}, timeout=5
+    )
     assert base64.b64decode(echoed.json()["response"]) == png
 
     median = requests.get(f"{base}/predict/appliance", timeout=5).json()
     assert median["status"] == "success" and median["estimated_time"] > 0
-    estimate = requests.get(f"{base}/predict/residential", params={"lat": 40.636626, "lon": -73.951694,
-                                                                   "date": "2019-06-08 00:00:09"}, timeout=5).json()
+    estimate = requests.get(
+        f"{base}/predict/residential",
+        params={"lat": 40.636626, "lon": -73.951694, "date": "2019-06-08 00:00:09"},
+        timeout=5,
+    ).json()
     assert estimate["model"] == "gbm" and estimate["model_version"].startswith("gbm-")
     unknown = requests.get(f"{base}/predict/unicorn", timeout=5)
     assert unknown.status_code == 400 and unknown.json()["problem"] == "Complaint type is not in database"
-    assert requests.post(f"{base}/predict", data="{", headers={"Content-Type": "application/json"}, timeout=5).status_code == 400
+    assert (
+        requests.post(f"{base}/predict", data="{", headers={"Content-Type": "application/json"}, timeout=5).status_code
+        == 400
+    )
 
-    rows = [{"complaint_type": "residential", "lat": 40.7, "lon": -73.9, "date": f"2019-06-08 {h:02d}:00:00"} for h in range(24)]
+    rows = [
+        {"complaint_type": "residential", "lat": 40.7, "lon": -73.9, "date": f"2019-06-08 {h:02d}:00:00"}
+        for h in range(24)
+    ]
     batch = {"records": rows * 400}
 
     def post_batch(_):

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from eta311.predict_routes import ROUTES
+from eta311.web.predict import ROUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -5,8 +5,8 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from eta311.complaints import canonical_type
-from eta311.features import FEATURE_NAMES, FeatureEncoder, date_features, is_valid_timestamp, parse_timestamps
+from eta311.model.complaints import canonical_type
+from eta311.model.features import FEATURE_NAMES, FeatureEncoder, date_features, is_valid_timestamp, parse_timestamps
 
 EDGE_CASES = [
     "2019-06-08T00:00:00.000",  # midnight
@@ -39,7 +39,9 @@ def test_year_end_and_leap_day_values():
     assert ours[0, 2] == pytest.approx(86399.999)
 
 
-@pytest.mark.parametrize("text", ["2019-06-08T25:00:00", "2019-02-29", "yesterday", "2019-6-8", "", "2019-06-08T00:00:00Z"])
+@pytest.mark.parametrize(
+    "text", ["2019-06-08T25:00:00", "2019-02-29", "yesterday", "2019-6-8", "", "2019-06-08T00:00:00Z"]
+)
 def test_bad_timestamps_become_nat_and_are_invalid(text):
     assert np.isnat(parse_timestamps([text])[0])
     assert not is_valid_timestamp(text)
@@ -53,17 +55,28 @@ def test_one_bad_timestamp_does_not_spoil_its_neighbours():
 
 def test_encoder_unknown_types_and_missing_coordinates_stay_nan():
     encoder = FeatureEncoder({"rodent": (1.0, 2.0, 3.0)})
-    matrix = encoder.transform(["rodent", "unheard of"], np.array([40.7, np.nan]), np.array([-73.9, np.nan]),
-                               parse_timestamps(["2019-06-08T00:00:09.000"] * 2))
+    matrix = encoder.transform(
+        ["rodent", "unheard of"],
+        np.array([40.7, np.nan]),
+        np.array([-73.9, np.nan]),
+        parse_timestamps(["2019-06-08T00:00:09.000"] * 2),
+    )
     assert matrix.shape == (2, len(FEATURE_NAMES))
     assert list(matrix[0, :5]) == [1.0, 2.0, 3.0, 40.7, -73.9]
     assert np.isnan(matrix[1, :5]).all() and not np.isnan(matrix[1, 5:]).any()
 
 
-@pytest.mark.parametrize("given, expected", [
-    ("Residential", "noise - residential"), ("STREET", "noise - street/sidewalk"), ("worship", "noise - house of worship"),
-    ("other", "noise"), ("truck", "collection truck noise"), ("HEAT/HOT WATER", "heat/hot water"),
-    ("  Noise -   Residential ", "noise - residential"),
-])
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ("Residential", "noise - residential"),
+        ("STREET", "noise - street/sidewalk"),
+        ("worship", "noise - house of worship"),
+        ("other", "noise"),
+        ("truck", "collection truck noise"),
+        ("HEAT/HOT WATER", "heat/hot water"),
+        ("  Noise -   Residential ", "noise - residential"),
+    ],
+)
 def test_canonical_type(given, expected):
     assert canonical_type(given) == expected

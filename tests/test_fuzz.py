@@ -7,8 +7,8 @@ from collections import Counter
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from eta311.app import create_app
 from eta311.settings import BUNDLED_MODELS, Settings
+from eta311.web.app import create_app
 
 CASES: Counter = Counter()
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from eta311.dataset import to_columns
+from eta311.model.dataset import to_columns
 
 
 def test_compiled_forest_equals_sklearn_on_real_records(tiny_run, fixture_days):
@@ -35,9 +35,14 @@ def test_estimate_flags_fallbacks(tiny_run):
 
 def test_location_and_time_move_the_estimate(tiny_run):
     model = tiny_run.model
-    answers = {model.estimate("noise - residential", lat, lon, date).hours
-               for lat, lon, date in [(40.7, -73.9, "2019-06-08 00:00:09"), (40.6, -74.1, "2019-06-08 15:00:00"),
-                                      (40.85, -73.85, "2019-06-12 03:00:00")]}
+    answers = {
+        model.estimate("noise - residential", lat, lon, date).hours
+        for lat, lon, date in [
+            (40.7, -73.9, "2019-06-08 00:00:09"),
+            (40.6, -74.1, "2019-06-08 15:00:00"),
+            (40.85, -73.85, "2019-06-12 03:00:00"),
+        ]
+    }
     assert len(answers) > 1
 
 
@@ -50,8 +55,8 @@ def test_pickle_round_trip_rebuilds_compiled_forest(tiny_run):
 
 
 def test_the_serving_bundle_predicts_as_scikit_learn_does(tiny_run, fixture_days):
-    from eta311.dataset import to_columns
-    from eta311.model import ETAModel
+    from eta311.model.dataset import to_columns
+    from eta311.model.estimator import ETAModel
 
     columns = to_columns(r for d in fixture_days for r in d.records)
     model = tiny_run.model

@@ -5,9 +5,10 @@ import pickle
 
 import pytest
 
-from eta311.artifacts import LocalStore
-from eta311.model_store import ModelStore
-from eta311.publish import MODEL_CARD, publish_medians, publish_model
+from eta311.data.publish import publish_medians, publish_model
+from eta311.model.artifact import MODEL_CARD
+from eta311.storage import LocalStore
+from eta311.web.served import ModelStore
 
 
 def loaded(store):
@@ -126,23 +127,28 @@ def test_the_serving_bundle_loads_without_scikit_learn(published):
 
     store, card = published
     code = (
-        "import sys; from eta311.artifacts import LocalStore; from eta311.model_store import ModelStore;"
+        "import sys; from eta311.storage import LocalStore; from eta311.web.served import ModelStore;"
         f"m = ModelStore(LocalStore({str(store.root)!r}), 0); assert m.refresh();"
         "print(m.current.model_version, 'sklearn' in sys.modules, 'scipy' in sys.modules, 'pandas' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=str(__import__("live").ROOT)).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=str(__import__("live").ROOT)
+    ).stdout.split()
     assert out == [card["version"], "False", "False", "False"]
 
 
 def test_a_corrupt_serving_bundle_is_refused(published):
-    from eta311.artifacts import content_version
+    from eta311.storage import content_version
 
     store, card = published
     models = loaded(store)
     garbage = b"PK\x03\x04 not really a zip"
     store.put("broken.npz", garbage)
-    bad = {**card, "version": "gbm-broken", "serving_artifact": {"name": "broken.npz", "sha256": content_version(garbage)}}
+    bad = {
+        **card,
+        "version": "gbm-broken",
+        "serving_artifact": {"name": "broken.npz", "sha256": content_version(garbage)},
+    }
     store.put(MODEL_CARD, json.dumps(bad).encode())
     assert not models.refresh()
     assert "serving bundle cannot be read" in models.last_error and models.snapshot.model_version == card["version"]

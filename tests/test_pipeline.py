@@ -3,14 +3,14 @@
 import json
 
 import pytest
-
-from eta311 import training
-from eta311.artifacts import LocalStore
-from eta311.dataset import decode_day, encode_day, resolved, to_columns
-from eta311.model_store import ModelStore
-from eta311.pipeline import raw_fingerprint, recompute_medians, retrain
-from eta311.publish import MEDIANS, MODEL_CARD
 from live import ROOT
+
+from eta311.data.trigger import raw_fingerprint, recompute_medians, retrain
+from eta311.model import training
+from eta311.model.artifact import MEDIANS, MODEL_CARD
+from eta311.model.dataset import decode_day, encode_day, resolved, to_columns
+from eta311.storage import LocalStore
+from eta311.web.served import ModelStore
 
 FIXTURE_DAYS = sorted((ROOT / "tests" / "fixtures" / "nyc311").glob("*.json.gz"))
 quiet = lambda _: None  # noqa: E731
@@ -116,7 +116,7 @@ def test_an_unloadable_current_model_does_not_block_a_good_candidate(stores, sma
 
 
 def test_watch_fires_once_per_change_of_the_raw_listing(stores):
-    from eta311.pipeline import watch
+    from eta311.data.trigger import watch
 
     raw, _ = stores
     calls, rounds = [], iter(range(6))

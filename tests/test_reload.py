@@ -14,11 +14,12 @@ from contextlib import ExitStack
 import boto3
 import pytest
 import requests
-
-from eta311.artifacts import open_store
-from eta311.publish import MODEL_CARD, publish_trained_model
 from fake_socrata import FakeSocrata
 from live import ROOT, S3_CREDENTIALS, moto_s3, output, procfile_web
+
+from eta311.data.publish import publish_trained_model
+from eta311.model.artifact import MODEL_CARD
+from eta311.storage import open_store
 
 QUERIES = [
     ("noise - residential", None),
@@ -51,7 +52,7 @@ class Traffic:
             except Exception as exc:  # noqa: BLE001 - every kind of failure counts
                 self.failures.append(repr(exc))
 
-    def __enter__(self) -> "Traffic":
+    def __enter__(self) -> Traffic:
         for t in self._threads:
             t.start()
         return self
@@ -73,16 +74,24 @@ class Traffic:
 
 
 def run_script(name: str, *args: str, env: dict) -> str:
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / name), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
 
 @pytest.mark.parametrize("kind", ["local", "s3"])
 def test_versions_change_under_load_without_a_failed_request(kind, tmp_path, tiny_run, monkeypatch):
-    records = [r for p in sorted((ROOT / "tests" / "fixtures" / "nyc311").glob("*.json.gz"))
-               for r in json.loads(gzip.decompress(p.read_bytes()))]
+    records = [
+        r
+        for p in sorted((ROOT / "tests" / "fixtures" / "nyc311").glob("*.json.gz"))
+        for r in json.loads(gzip.decompress(p.read_bytes()))
+    ]
     with ExitStack() as stack:
         socrata = stack.enter_context(FakeSocrata(records))
         env = {"SOCRATA_URL": socrata.url, "RELOAD_INTERVAL_SECONDS": "1", "STORE_URI": str(tmp_path / "data")}
@@ -122,12 +131,16 @@ def test_versions_change_under_load_without_a_failed_request(kind, tmp_path, tin
         time.sleep(0.5)
 
     versions = {v for _, _, v in traffic.answers}
-    print(f"\n[{kind}] {len(traffic.answers)} answers, {len(traffic.failures)} failed; trigger run + reload"
-          f" {medians_delay:.2f} s (trigger alone {trigger_seconds:.2f} s), model reload {model_delay:.2f} s; versions seen {sorted(versions)}")
+    print(
+        f"\n[{kind}] {len(traffic.answers)} answers, {len(traffic.failures)} failed; trigger run + reload"
+        f" {medians_delay:.2f} s (trigger alone {trigger_seconds:.2f} s), model reload {model_delay:.2f} s; versions seen {sorted(versions)}"
+    )
     assert traffic.failures == []
     assert versions <= {bundled["medians_version"], bundled["model_version"], medians_version, card["version"]}
     assert "gbm-tampered" not in versions
-    assert health["status"] == "degraded" and "does not match its card" in health["last_reload_error"], "\n".join(line for line in output(web).splitlines() if "GET /predict" not in line)[-4000:]
+    assert health["status"] == "degraded" and "does not match its card" in health["last_reload_error"], "\n".join(
+        line for line in output(web).splitlines() if "GET /predict" not in line
+    )[-4000:]
     assert health["model_version"] == card["version"]
     last_model = [v for _, m, v in traffic.answers if m == "gbm"][-20:]
     assert set(last_model) == {card["version"]}

@@ -4,12 +4,12 @@ import json
 
 import boto3
 import pytest
-
-from eta311.artifacts import S3Store, StoreError, content_version, open_store
-from eta311.model_store import ModelStore
-from eta311.publish import MEDIANS, publish_medians, publish_trained_model
 from live import S3_CREDENTIALS, free_port, moto_s3
 
+from eta311.data.publish import publish_medians, publish_trained_model
+from eta311.model.artifact import MEDIANS
+from eta311.storage import S3Store, StoreError, content_version, open_store
+from eta311.web.served import ModelStore
 
 
 @pytest.fixture(scope="module")

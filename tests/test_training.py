@@ -5,14 +5,14 @@ from pathlib import Path
 
 import numpy as np
 
-from eta311 import training
-from eta311.artifacts import content_version
+from eta311.model import training
+from eta311.storage import content_version
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
 def test_holdout_is_the_latest_days(fixture_days):
-    from eta311.dataset import resolved, to_columns
+    from eta311.model.dataset import resolved, to_columns
 
     cols = resolved(to_columns(r for d in fixture_days for r in d.records))
     train, test = training.split_by_date(cols, holdout_days=7)
@@ -21,7 +21,7 @@ def test_holdout_is_the_latest_days(fixture_days):
 
 
 def test_rolling_medians_never_look_ahead():
-    from eta311.dataset import Columns
+    from eta311.model.dataset import Columns
 
     days = np.array(["2019-05-01", "2019-05-02", "2019-05-02", "2019-05-03"], dtype="datetime64[ms]")
     cols = Columns(["a", "a", "a", "a"], np.zeros(4), np.zeros(4), days, np.array([1.0, 100.0, 100.0, 5.0]))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 
-from .complaints import canonical_type
-from .features import parse_timestamps, to_float
+from eta311.model.complaints import canonical_type
+from eta311.model.features import parse_timestamps, to_float
 
 # A request "closed" before it was opened is a data-entry error; one open for more than a year is
 # an abandoned ticket whose closed_date says nothing about how long the city takes to act.
@@ -32,7 +32,7 @@ class Columns:
     def __len__(self) -> int:
         return len(self.complaint_types)
 
-    def subset(self, mask: np.ndarray) -> "Columns":
+    def subset(self, mask: np.ndarray) -> Columns:
         index = np.flatnonzero(mask)
         return Columns(
             [self.complaint_types[i] for i in index],

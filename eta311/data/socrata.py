@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from .artifacts import Store
-from .dataset import DAY_FILE_SUFFIX, encode_day
+from eta311.storage import Store
+from eta311.model.dataset import DAY_FILE_SUFFIX, encode_day
 
 log = logging.getLogger(__name__)
 

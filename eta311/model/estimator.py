@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
-from .features import FEATURE_NAMES, FeatureEncoder, parse_timestamps
-from .forest import CompiledForest
+from eta311.model.features import FEATURE_NAMES, FeatureEncoder, parse_timestamps
+from eta311.model.forest import CompiledForest
 
 QUANTILES = (0.1, 0.5, 0.9)
 BUNDLE_FORMAT = 1
@@ -40,8 +40,13 @@ class ETAModel:
     baseline); the trees learn how location and time move a request away from it.
     """
 
-    def __init__(self, encoder: FeatureEncoder, estimators: Sequence[object], global_log_median: float,
-                 compiled: CompiledForest | None = None):
+    def __init__(
+        self,
+        encoder: FeatureEncoder,
+        estimators: Sequence[object],
+        global_log_median: float,
+        compiled: CompiledForest | None = None,
+    ):
         self.encoder = encoder
         # q10, q50, q90, fitted on log1p(hours) - offset; empty when loaded from a serving bundle
         self.estimators = list(estimators)
@@ -73,10 +78,12 @@ class ETAModel:
         return buffer.getvalue()
 
     @classmethod
-    def from_bundle(cls, blob: bytes) -> "ETAModel":
+    def from_bundle(cls, blob: bytes) -> ETAModel:
         with np.load(io.BytesIO(blob), allow_pickle=False) as bundle:
             if int(bundle["bundle_format"]) != BUNDLE_FORMAT:
-                raise ValueError(f"serving bundle format {int(bundle['bundle_format'])}, this service reads {BUNDLE_FORMAT}")
+                raise ValueError(
+                    f"serving bundle format {int(bundle['bundle_format'])}, this service reads {BUNDLE_FORMAT}"
+                )
             if tuple(bundle["feature_names"]) != FEATURE_NAMES:
                 raise ValueError("serving bundle was built for other features")
             stats = {str(n): tuple(map(float, row)) for n, row in zip(bundle["type_names"], bundle["type_stats"])}
@@ -111,7 +118,9 @@ class ETAModel:
         lon_value = np.nan if lon is None else lon
         row = self.features([complaint_type], [lat_value], [lon_value], [date])
         low, mid, high = self.predict_matrix(row)[0]
-        return Estimate(round(float(mid), 2), round(float(low), 2), round(float(high), 2), self.fallbacks(complaint_type, lat, lon))
+        return Estimate(
+            round(float(mid), 2), round(float(low), 2), round(float(high), 2), self.fallbacks(complaint_type, lat, lon)
+        )
 
     def fallbacks(self, complaint_type: str, lat: float | None, lon: float | None) -> list[str]:
         flags = []

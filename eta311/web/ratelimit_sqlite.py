@@ -31,7 +31,9 @@ class SqliteStorage(Storage):
             db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=OFF")  # counters, not records: losing them in a crash is fine
-            db.execute("CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires REAL NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires REAL NOT NULL)"
+            )
             self._local.db, self._local.pid = db, os.getpid()
         return self._local.db
 
@@ -49,11 +51,19 @@ class SqliteStorage(Storage):
         return count
 
     def get(self, key: str) -> int:
-        row = self._db().execute("SELECT count FROM counters WHERE key = ? AND expires > ?", (key, time.time())).fetchone()
+        row = (
+            self._db()
+            .execute("SELECT count FROM counters WHERE key = ? AND expires > ?", (key, time.time()))
+            .fetchone()
+        )
         return row[0] if row else 0
 
     def get_expiry(self, key: str) -> float:
-        row = self._db().execute("SELECT expires FROM counters WHERE key = ? AND expires > ?", (key, time.time())).fetchone()
+        row = (
+            self._db()
+            .execute("SELECT expires FROM counters WHERE key = ? AND expires > ?", (key, time.time()))
+            .fetchone()
+        )
         return row[0] if row else time.time()
 
     def check(self) -> bool:

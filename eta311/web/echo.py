@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from .payloads import NO_BODY, echo_message, parse_json
+from eta311.web.payloads import NO_BODY, echo_message, parse_json
 
 echo = Blueprint("echo", __name__)
 

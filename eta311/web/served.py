@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
-import pickle
 import threading
 import time
-import warnings
 import weakref
-import zipfile
 from dataclasses import dataclass, field
-from typing import Callable
 
-import numpy as np
-
-from .artifacts import Store, StoreError, content_version
-from .model import ETAModel
-from .publish import MEDIANS, MODEL_CARD, medians_version
+from eta311.model.artifact import MEDIANS, MODEL_CARD, RELOAD_FAILURES, check_medians, load_model, medians_version
+from eta311.model.estimator import ETAModel
+from eta311.storage import Store, StoreError
 
 log = logging.getLogger(__name__)
-
-
-class ArtifactRejected(ValueError):
-    """A published model or medians file that must not be served."""
 
 
 @dataclass(frozen=True)
@@ -40,64 +29,6 @@ class Snapshot:
     @property
     def model_version(self) -> str | None:
         return None if self.card is None else self.card["version"]
-
-
-def check_medians(blob: bytes) -> dict[str, float]:
-    try:
-        medians = json.loads(blob)
-    except ValueError as exc:
-        raise ArtifactRejected(f"medians.json is not JSON: {exc}") from None
-    if not isinstance(medians, dict) or not medians:
-        raise ArtifactRejected("medians.json must be a non-empty object of complaint type to hours")
-    for name, hours in medians.items():
-        if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not math.isfinite(hours) or hours < 0:
-            raise ArtifactRejected(f"medians.json has a bad value for {name!r}: {hours!r}")
-    return {str(k).lower(): float(v) for k, v in medians.items()}
-
-
-def load_model(card: dict, fetch: Callable[[str], bytes]) -> ETAModel:
-    """The model a card vouches for: its numpy serving bundle if it has one, else its pickle; tried once."""
-    serving = card.get("serving_artifact")
-    if serving:
-        blob = _checked(fetch(serving["name"]), serving["sha256"], "serving bundle")
-        try:
-            model = ETAModel.from_bundle(blob)
-        except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
-            raise ArtifactRejected(f"serving bundle cannot be read: {exc}") from None
-    else:
-        model = _unpickle(card, _checked(fetch(card["artifact"]["name"]), card["artifact"]["sha256"], "artifact"))
-    probe = model.predict_matrix(model.features(["noise - residential"], [40.7], [-73.9], ["2019-06-08 00:00:09"]))
-    if not np.isfinite(probe).all():
-        raise ArtifactRejected("model gives non-finite predictions")
-    return model
-
-
-def _checked(blob: bytes, expected: str, what: str) -> bytes:
-    if content_version(blob) != expected:
-        raise ArtifactRejected(f"{what} sha256 {content_version(blob)[:12]} does not match its card ({expected[:12]})")
-    return blob
-
-
-def _unpickle(card: dict, artifact: bytes) -> ETAModel:
-    """Unpickle only what was built by this very scikit-learn (pickles run code and break across versions)."""
-    import sklearn
-    from sklearn.exceptions import InconsistentVersionWarning
-
-    built_with = card.get("libraries", {}).get("scikit-learn")
-    if built_with != sklearn.__version__:
-        raise ArtifactRejected(f"model built with scikit-learn {built_with}, this service runs {sklearn.__version__}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", InconsistentVersionWarning)
-        try:
-            model = pickle.loads(artifact)
-        except InconsistentVersionWarning as exc:
-            raise ArtifactRejected(str(exc)) from None
-    if not isinstance(model, ETAModel):
-        raise ArtifactRejected(f"artifact holds a {type(model).__name__}, not an ETAModel")
-    return model
-
-
-RELOAD_FAILURES = (StoreError, ArtifactRejected, KeyError, TypeError, ValueError, pickle.UnpicklingError, EOFError)
 
 
 class ModelStore:
@@ -159,7 +90,12 @@ class ModelStore:
         """Load whatever changed since the last look; True if a new version was swapped in."""
         with self._lock:
             old = self._snapshot
-            loaded = {"medians": old.medians, "medians_version": old.medians_version, "model": old.model, "card": old.card}
+            loaded = {
+                "medians": old.medians,
+                "medians_version": old.medians_version,
+                "model": old.model,
+                "card": old.card,
+            }
             failures = []
             for name in (MEDIANS, MODEL_CARD):
                 found = None
@@ -183,7 +119,9 @@ class ModelStore:
             self.last_error = "; ".join(failures) or next((why for _, why in self._refused.values()), None)
             new = Snapshot(**loaded)
             if failures:
-                log.error("kept serving medians %s and model %s: %s", new.medians_version, new.model_version, self.last_error)
+                log.error(
+                    "kept serving medians %s and model %s: %s", new.medians_version, new.model_version, self.last_error
+                )
             if (new.medians_version, new.model_version) == (old.medians_version, old.model_version):
                 return False
             self._snapshot = new

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -21,8 +21,17 @@ class CompiledForest:
     tree's depth) lands every tree on its leaf. The arrays load with numpy alone.
     """
 
-    ARRAYS = ("children", "value", "roots", "block_sizes", "feature_shift", "split_keys", "missing_right",
-              "tree_blocks", "baseline")
+    ARRAYS = (
+        "children",
+        "value",
+        "roots",
+        "block_sizes",
+        "feature_shift",
+        "split_keys",
+        "missing_right",
+        "tree_blocks",
+        "baseline",
+    )
 
     def __init__(self, arrays: Mapping[str, np.ndarray], depth: int):
         for name in self.ARRAYS:
@@ -40,7 +49,7 @@ class CompiledForest:
         return {name: getattr(self, name) for name in self.ARRAYS}
 
     @classmethod
-    def from_estimators(cls, estimators: Sequence[object], n_features: int) -> "CompiledForest":
+    def from_estimators(cls, estimators: Sequence[object], n_features: int) -> CompiledForest:
         """Compile fitted HistGradientBoostingRegressors (reads their private tree arrays)."""
         trees = [(k, p[0].nodes) for k, est in enumerate(estimators) for p in est._predictors]
         if any(nodes["is_categorical"].any() for _, nodes in trees):
@@ -81,8 +90,17 @@ class CompiledForest:
         # Trees are grouped by estimator, so each output sums one contiguous block of trees.
         tree_blocks = np.searchsorted(owner, np.arange(len(estimators)))
         baseline = np.array([float(np.ravel(e._baseline_prediction)[0]) for e in estimators])
-        arrays = dict(children=children, value=value, roots=roots, block_sizes=block_sizes, feature_shift=feature_shift,
-                      split_keys=split_keys, missing_right=missing_right, tree_blocks=tree_blocks, baseline=baseline)
+        arrays = dict(
+            children=children,
+            value=value,
+            roots=roots,
+            block_sizes=block_sizes,
+            feature_shift=feature_shift,
+            split_keys=split_keys,
+            missing_right=missing_right,
+            tree_blocks=tree_blocks,
+            baseline=baseline,
+        )
         return cls(arrays, depth)
 
     def predict(self, features: np.ndarray, chunk_rows: int = 256) -> np.ndarray:

@@ -7,12 +7,12 @@ import threading
 
 from flask import Blueprint, current_app, jsonify, request
 
-from . import __version__
-from .errors import NotFound
-from .estimates import answer, batch_answers
-from .model_store import ModelStore
-from .openapi import openapi_document
-from .payloads import batch_records, parse_json, prediction_request, query_request
+from eta311 import __version__
+from eta311.errors import NotFound
+from eta311.web.estimates import answer, batch_answers
+from eta311.web.openapi import openapi_document
+from eta311.web.payloads import batch_records, parse_json, prediction_request, query_request
+from eta311.web.served import ModelStore
 
 predict = Blueprint("predict", __name__)
 BATCH_SLOT = threading.Lock()
@@ -23,7 +23,7 @@ ROUTES = {
     "GET /": "this list",
     "GET /predict/<complaint_type>": "median hours to resolution for a complaint type",
     "GET /predict/<complaint_type>?lat=&lon=&date=": "the model's estimate for one request",
-    "POST /predict": "one record, {\"records\": [...]}, or {\"payload\": base64 of (gzipped) JSON}",
+    "POST /predict": 'one record, {"records": [...]}, or {"payload": base64 of (gzipped) JSON}',
     "GET /health": "liveness, and which model and medians are loaded",
     "GET /model": "the model card: version, training window, metrics, libraries, complaint types",
     "GET /openapi.json": "the OpenAPI 3 description of every route",
@@ -59,14 +59,16 @@ def predict_many():
     with BATCH_SLOT if len(rows) > SMALL_BATCH_ROWS else contextlib.nullcontext():
         answers = batch_answers(snapshot, rows, prediction_request)
         failed = sum(1 for a in answers if a["status"] != "success")
-        response = jsonify({
-            "status": "success",
-            "count": len(answers),
-            "failed": failed,
-            "model_version": snapshot.model_version,
-            "medians_version": snapshot.medians_version,
-            "predictions": answers,
-        })
+        response = jsonify(
+            {
+                "status": "success",
+                "count": len(answers),
+                "failed": failed,
+                "model_version": snapshot.model_version,
+                "medians_version": snapshot.medians_version,
+                "predictions": answers,
+            }
+        )
         return response
 
 
@@ -82,17 +84,19 @@ def health():
     redis = gate.redis_status()
     limits_error = gate.limiter.last_error if gate.limiter else None
     healthy = snapshot.model is not None and models.last_error is None and redis in (None, "ok") and not limits_error
-    return jsonify({
-        "status": "ok" if healthy else "degraded",
-        "api_keys": "required" if gate.keys_required else "off",
-        "redis": redis,
-        "rate_limits_error": limits_error,
-        "model_loaded": snapshot.model is not None,
-        "model_version": snapshot.model_version,
-        "medians_version": snapshot.medians_version,
-        "complaint_types_with_medians": len(snapshot.medians),
-        "last_reload_error": models.last_error,
-    })
+    return jsonify(
+        {
+            "status": "ok" if healthy else "degraded",
+            "api_keys": "required" if gate.keys_required else "off",
+            "redis": redis,
+            "rate_limits_error": limits_error,
+            "model_loaded": snapshot.model is not None,
+            "model_version": snapshot.model_version,
+            "medians_version": snapshot.medians_version,
+            "complaint_types_with_medians": len(snapshot.medians),
+            "last_reload_error": models.last_error,
+        }
+    )
 
 
 @predict.get("/model")

@@ -2,26 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
-from .artifacts import Store, content_version
-
-MODEL_CARD = "model_card.json"
-MEDIANS = "medians.json"
-
-
-def dump_json(data: object) -> bytes:
-    return (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
-
-
-def medians_bytes(medians: dict[str, float]) -> bytes:
-    """medians.json as published: the seed's format (type -> hours), keys sorted."""
-    return dump_json(dict(sorted(medians.items())))
-
-
-def medians_version(blob: bytes) -> str:
-    return "medians-" + content_version(blob)[:12]
-
+from eta311.model.artifact import MEDIANS, MODEL_CARD, dump_json, medians_bytes
+from eta311.storage import Store, content_version
 
 def publish_medians(store: Store, medians: dict[str, float]) -> str:
     """One PUT of medians.json; returns its content version."""

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 import platform
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date as Date, timedelta
-from typing import Callable, Iterable
+from datetime import date as Date
+from datetime import timedelta
 
 import numpy as np
 
-from .artifacts import Store
-from .dataset import DAY_FILE_SUFFIX, Columns, decode_day, medians_by_type, resolved, to_columns
-from .features import FEATURE_NAMES, FeatureEncoder
-from .model import QUANTILES, ETAModel, log_offsets
+from eta311.model.dataset import DAY_FILE_SUFFIX, Columns, decode_day, medians_by_type, resolved, to_columns
+from eta311.model.estimator import QUANTILES, ETAModel, log_offsets
+from eta311.model.features import FEATURE_NAMES, FeatureEncoder
+from eta311.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,9 @@ def day_of(name: str) -> Date | None:
         return None
 
 
-def read_days(store: Store, prefix: str = "", progress: Callable[[str], None] = log.info,
-              last_days: int | None = None) -> list[DayFile]:
+def read_days(
+    store: Store, prefix: str = "", progress: Callable[[str], None] = log.info, last_days: int | None = None
+) -> list[DayFile]:
     """Every YYYY-MM-DD.json.gz under prefix (only the last_days up to the newest, if given), oldest first."""
     names = sorted((d, n) for n in store.list(prefix) if (d := day_of(n)) is not None)
     if last_days is not None and names:
@@ -137,8 +139,12 @@ def evaluate(model: ETAModel, train: Columns, test: Columns, min_rows_per_type: 
     fallback = float(np.median(train.hours))
     latest = recent_subset(train, train_end)
     baselines = {
-        "all_training_days": baseline_predictions(medians_by_type(train.complaint_types, train.hours), test.complaint_types, fallback),
-        f"latest_{RECENT_DAYS}_days": baseline_predictions(medians_by_type(latest.complaint_types, latest.hours), test.complaint_types, fallback),
+        "all_training_days": baseline_predictions(
+            medians_by_type(train.complaint_types, train.hours), test.complaint_types, fallback
+        ),
+        f"latest_{RECENT_DAYS}_days": baseline_predictions(
+            medians_by_type(latest.complaint_types, latest.hours), test.complaint_types, fallback
+        ),
     }
     actual = test.hours
     types = np.asarray(test.complaint_types, dtype=object)

@@ -8,12 +8,13 @@ import gzip
 import json
 import math
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from .complaints import canonical_type
-from .errors import BadRequest, InvalidField, PayloadTooLarge, UnsupportedMediaType
-from .features import is_valid_timestamp
+from eta311.errors import BadRequest, InvalidField, PayloadTooLarge, UnsupportedMediaType
+from eta311.model.complaints import canonical_type
+from eta311.model.features import is_valid_timestamp
 
 # A generous box around the five boroughs: a point outside it is a typo or swapped lat/lon.
 LATITUDE_RANGE = (40.45, 40.95)
@@ -148,19 +149,19 @@ def query_request(complaint_type: str, args: Mapping[str, Sequence[str]]) -> Pre
 def batch_records(document: Any, max_rows: int, max_decoded_bytes: int) -> tuple[list[Any], bool]:
     """The rows of a POST /predict body, and whether it was a batch (answered as a list)."""
     if not isinstance(document, dict):
-        raise BadRequest("The body must be a JSON object: one record, {\"records\": [...]} or {\"payload\": ...}")
+        raise BadRequest('The body must be a JSON object: one record, {"records": [...]} or {"payload": ...}')
     if "payload" in document:
         if set(document) != {"payload"}:
-            raise InvalidField(sorted(set(document) - {"payload"})[0], "A payload body holds only \"payload\"")
+            raise InvalidField(sorted(set(document) - {"payload"})[0], 'A payload body holds only "payload"')
         document = decode_payload(document["payload"], max_decoded_bytes)
         if isinstance(document, list):
             document = {"records": document}
         if not isinstance(document, dict) or "records" not in document:
-            raise InvalidField("payload", "payload must hold {\"records\": [...]} or a list of records")
+            raise InvalidField("payload", 'payload must hold {"records": [...]} or a list of records')
     if "records" not in document:
         return [document], False
     if set(document) != {"records"}:
-        raise InvalidField(sorted(set(document) - {"records"})[0], "A batch body holds only \"records\"")
+        raise InvalidField(sorted(set(document) - {"records"})[0], 'A batch body holds only "records"')
     rows = document["records"]
     if not isinstance(rows, list):
         raise InvalidField("records", "records must be a list")
@@ -176,10 +177,10 @@ def echo_message(args: Mapping[str, Sequence[str]], document: Any = NO_BODY) -> 
     """The msg to echo, from the query string (one value stays a scalar) or a JSON body."""
     if document is not NO_BODY:
         if not isinstance(document, dict):
-            raise BadRequest("The body must be a JSON object such as {\"msg\": \"Hello\"}")
+            raise BadRequest('The body must be a JSON object such as {"msg": "Hello"}')
         encoding = document.get("encoding")
         if "encoding" in document and encoding != "base64":
-            raise InvalidField("encoding", "encoding can only be \"base64\"")
+            raise InvalidField("encoding", 'encoding can only be "base64"')
         if "msg" not in document:
             return False, None
         if encoding == "base64":

@@ -13,18 +13,19 @@ import secrets
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Mapping, Protocol
+from typing import Protocol
 
 from limits import RateLimitItemPerDay, RateLimitItemPerSecond
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 
-from . import ratelimit_sqlite  # noqa: F401 - registers the sqlite:// storage with limits
-from .errors import Forbidden, TooManyRequests, Unauthorized, Unavailable
-from .plans import Plan
+from eta311.errors import Forbidden, TooManyRequests, Unauthorized, Unavailable
+from eta311.plans import Plan
+from eta311.web import ratelimit_sqlite  # noqa: F401 - registers the sqlite:// storage with limits
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class KeyRecord:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "KeyRecord":
+    def from_json(cls, text: str | bytes) -> KeyRecord:
         return cls(**json.loads(text))
 
 
@@ -71,7 +72,7 @@ def new_key(name: str, plan: Plan) -> tuple[str, KeyRecord]:
     """A fresh key (shown once) and the record that is stored for it."""
     key_id = secrets.token_hex(4)
     key = f"eta_{key_id}_{secrets.token_urlsafe(18)}"
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     return key, KeyRecord(key_id, digest(key), name, plan.name, plan.rate, plan.burst, plan.quota, now)
 
 
@@ -175,14 +176,16 @@ class RedisKeys:
         self.client.hset(REDIS_KEYS_HASH, record.key_id, record.to_json())
 
     def all(self) -> list[KeyRecord]:
-        return sorted((KeyRecord.from_json(v) for v in self.client.hgetall(REDIS_KEYS_HASH).values()), key=lambda r: r.created)
+        return sorted(
+            (KeyRecord.from_json(v) for v in self.client.hgetall(REDIS_KEYS_HASH).values()), key=lambda r: r.created
+        )
 
 
 def revoke(keys: KeyStore, key_id: str) -> KeyRecord:
     record = keys.get(key_id)
     if record is None:
         raise KeyError(key_id)
-    revoked = replace(record, revoked=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    revoked = replace(record, revoked=datetime.now(UTC).isoformat(timespec="seconds"))
     keys.put(revoked)
     return revoked
 
@@ -235,19 +238,24 @@ class Limiter:
             "X-RateLimit-Reset": str(math.ceil(reset_time)),
         }
         if item is rate:
-            raise TooManyRequests(f"Rate limit exceeded: {plan.burst} requests per {plan.rate_window_seconds} s on the"
-                                  f" {plan.name} plan", max(reset, 1), headers=headers)
+            raise TooManyRequests(
+                f"Rate limit exceeded: {plan.burst} requests per {plan.rate_window_seconds} s on the {plan.name} plan",
+                max(reset, 1),
+                headers=headers,
+            )
         if item is quota:
-            raise TooManyRequests(f"Daily quota of {plan.quota} requests used up on the {plan.name} plan",
-                                  max(reset, 1), headers=headers)
+            raise TooManyRequests(
+                f"Daily quota of {plan.quota} requests used up on the {plan.name} plan", max(reset, 1), headers=headers
+            )
         return headers
 
 
 class Gate:
     """Decides each request: which key (or client address) it is, whether it may pass, its rate-limit headers."""
 
-    def __init__(self, keys: KeyStore | None, limiter: Limiter | None, anonymous_plan: Plan | None, trusted_hops: int,
-                 redis=None):
+    def __init__(
+        self, keys: KeyStore | None, limiter: Limiter | None, anonymous_plan: Plan | None, trusted_hops: int, redis=None
+    ):
         self.keys = keys
         self.redis = redis
         self.limiter = limiter
@@ -294,7 +302,7 @@ def local_counter_uri(port: str) -> str:
 
 def build_gate(settings) -> Gate:
     """Keys from Redis or a file (or none: open), counters in Redis or a local SQLite file."""
-    from .plans import PLANS
+    from eta311.plans import PLANS
 
     keys: KeyStore | None = None
     redis = redis_client(settings.redis_url) if settings.redis_url else None
@@ -305,9 +313,14 @@ def build_gate(settings) -> Gate:
     if keys is not None or anonymous is not None:
         limiter = Limiter(settings.rate_limit_storage_uri or local_counter_uri(settings.port))
     if keys is None:
-        log.warning("API keys are off: the service is open to anyone%s. Set REDIS_URL or API_KEYS_FILE to require keys.",
-                    f" (anonymous clients limited per address to the {anonymous.name} plan)" if anonymous else "")
+        log.warning(
+            "API keys are off: the service is open to anyone%s. Set REDIS_URL or API_KEYS_FILE to require keys.",
+            f" (anonymous clients limited per address to the {anonymous.name} plan)" if anonymous else "",
+        )
     else:
-        log.info("API keys required (kept in %s); limits counted in %s",
-                 "Redis" if settings.redis_url else settings.api_keys_file, limiter.storage_uri)
+        log.info(
+            "API keys required (kept in %s); limits counted in %s",
+            "Redis" if settings.redis_url else settings.api_keys_file,
+            limiter.storage_uri,
+        )
     return Gate(keys, limiter, anonymous, settings.trusted_proxy_hops, redis)

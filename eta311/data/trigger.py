@@ -8,13 +8,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .artifacts import Store
-from .collect import RAW_PREFIX
-from .dataset import resolved, to_columns
-from .model import ETAModel
-from .model_store import RELOAD_FAILURES, load_model
-from .publish import MEDIANS, MODEL_CARD, medians_bytes, medians_version, publish_medians, publish_trained_model
-from .training import MEDIANS_WINDOW_DAYS, day_of, evaluate, latest_medians, mature_days, read_days, train_on_days
+from eta311.storage import Store
+from eta311.data.socrata import RAW_PREFIX
+from eta311.model.dataset import resolved, to_columns
+from eta311.model.estimator import ETAModel
+from eta311.model.artifact import RELOAD_FAILURES, load_model
+from eta311.model.artifact import MEDIANS, MODEL_CARD, medians_bytes, medians_version
+from eta311.data.publish import publish_medians, publish_trained_model
+from eta311.model.training import MEDIANS_WINDOW_DAYS, day_of, evaluate, latest_medians, mature_days, read_days, train_on_days
 
 log = logging.getLogger(__name__)
 

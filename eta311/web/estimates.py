@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from .errors import ApiError, Unavailable, UnknownComplaintType
-from .model_store import Snapshot
-from .payloads import PredictionRequest
+from eta311.errors import ApiError, Unavailable, UnknownComplaintType
+from eta311.web.payloads import PredictionRequest
+from eta311.web.served import Snapshot
 
 
 def median_answer(snapshot: Snapshot, complaint_type: str) -> dict:
@@ -41,15 +42,17 @@ def model_answers(snapshot: Snapshot, requests: Sequence[PredictionRequest]) -> 
     hours = np.round(model.predict_matrix(features), 2).tolist()
     answers = []
     for request, (low, mid, high) in zip(requests, hours):
-        answers.append({
-            "status": "success",
-            "complaint_type": request.complaint_type,
-            "estimated_time": mid,
-            "interval": {"low": low, "high": high, "coverage": 0.8},
-            "fallbacks": model.fallbacks(request.complaint_type, request.lat, request.lon),
-            "model": "gbm",
-            "model_version": snapshot.model_version,
-        })
+        answers.append(
+            {
+                "status": "success",
+                "complaint_type": request.complaint_type,
+                "estimated_time": mid,
+                "interval": {"low": low, "high": high, "coverage": 0.8},
+                "fallbacks": model.fallbacks(request.complaint_type, request.lat, request.lon),
+                "model": "gbm",
+                "model_version": snapshot.model_version,
+            }
+        )
     return answers
 
 

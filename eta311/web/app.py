@@ -7,11 +7,11 @@ import logging
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .artifacts import Store, open_store
-from .auth import Gate, build_gate
-from .errors import ApiError
-from .model_store import ModelStore
-from .settings import Settings
+from eta311.errors import ApiError
+from eta311.settings import Settings
+from eta311.storage import Store, open_store
+from eta311.web.auth import Gate, build_gate
+from eta311.web.served import ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _base_app(settings: Settings) -> Flask:
 
 def create_echo_app(settings: Settings | None = None) -> Flask:
     """The echo service alone, at /."""
-    from .echo_routes import echo
+    from eta311.web.echo import echo
 
     settings = settings or Settings.from_env()
     app = _base_app(settings)
@@ -100,8 +100,8 @@ def create_echo_app(settings: Settings | None = None) -> Flask:
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
     """The prediction service: /predict, /health, /model, and echo at /echo."""
-    from .echo_routes import echo
-    from .predict_routes import predict
+    from eta311.web.echo import echo
+    from eta311.web.predict import predict
 
     settings = settings or Settings.from_env()
     app = _base_app(settings)
