@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eta311.plans import PLANS, Plan  # noqa: E402
-from eta311.web.auth import FileKeys, RedisKeys, new_key, redis_client, revoke  # noqa: E402
+from eta311.settings import Settings, SettingsError  # noqa: E402
+from eta311.web.gate.keys import new_key, open_key_store, revoke  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,10 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     revoke_parser.add_argument("key_id")
     args = parser.parse_args(argv)
 
-    redis_url, keys_file = os.environ.get("REDIS_URL"), os.environ.get("API_KEYS_FILE")
-    if not (redis_url or keys_file):
-        parser.error("set REDIS_URL or API_KEYS_FILE to say where keys are kept")
-    keys = RedisKeys(redis_client(redis_url)) if redis_url else FileKeys(keys_file)
+    try:
+        settings = Settings.from_env()
+        keys = open_key_store(settings.redis_url, settings.api_keys_file)
+    except SettingsError as exc:
+        parser.error(str(exc))
 
     if args.command == "create":
         base = PLANS[args.plan]

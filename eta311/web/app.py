@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 from eta311.errors import ApiError
 from eta311.settings import Settings
 from eta311.storage import Store, open_store
-from eta311.web.auth import Gate, build_gate
+from eta311.web.gate.gate import Gate, build_gate
 from eta311.web.served import ModelStore
 
 log = logging.getLogger(__name__)

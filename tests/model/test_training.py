@@ -8,7 +8,7 @@ import numpy as np
 from eta311.model import training
 from eta311.storage import content_version
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
+MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
 def test_holdout_is_the_latest_days(fixture_days):

@@ -14,7 +14,9 @@ from live import ROOT, redis_server
 from eta311.plans import PLANS, Plan
 from eta311.settings import Settings
 from eta311.web.app import create_app
-from eta311.web.auth import FileKeys, RedisKeys, client_ip, new_key, redis_client, revoke
+from eta311.web.gate.gate import client_ip
+from eta311.web.gate.keys import FileKeys, RedisKeys, new_key, revoke
+from eta311.web.gate.redis import redis_client
 
 ROAD = "/predict/residential"
 
