@@ -1,22 +1,68 @@
-"""The README names every route and every environment variable the code reads."""
+"""The README names every route and every environment variable the code reads; the route docs match the URL map."""
 
 import re
 from pathlib import Path
 
-from eta311.web.predict import ROUTES
+from flask import Flask
+
+from eta311.model.features import TIMESTAMP_PATTERN
+from eta311.web.routes import AUTOMATIC_METHODS, readme_table
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>|\{([^{}]+)\}")  # <path:x>, <x> and {x} all become <x>
 
 
-def test_readme_names_every_route(app):
-    for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
-            continue
-        path = re.sub(r"<(?:\w+:)?(\w+)>", r"<\1>", rule.rule).rstrip("/") or "/"
-        assert f"`{path}" in README or f"{path}`" in README or f" {path}" in README, path
-    for route in ROUTES:
-        assert route.split(" ", 1)[1].split("?")[0] in README
+def calls(method_list: str, path: str) -> set[tuple[str, str]]:
+    """("GET|POST", "/predict/{x}?lat=") -> {("GET", "/predict/<x>"), ("POST", "/predict/<x>")}."""
+    path = PARAMETER.sub(lambda m: f"<{m.group(1) or m.group(2)}>", path.split("?")[0])
+    return {(method.upper(), path) for method in method_list.split("|")}
+
+
+def served(app: Flask) -> set[tuple[str, str]]:
+    return {
+        call
+        for rule in app.url_map.iter_rules()
+        for method in sorted(rule.methods - AUTOMATIC_METHODS)
+        for call in calls(method, rule.rule)
+    }
+
+
+def documented(app: Flask, readme: str) -> dict[str, set[tuple[str, str]]]:
+    """What the index at /, /openapi.json and the README's route table each say the service answers."""
+    client = app.test_client()
+    table = readme.split("| route | answers |", 1)[1].split("\n\n", 1)[0]
+    return {
+        "index": {c for call in client.get("/").json["routes"] for c in calls(*call.split(" ", 1))},
+        "openapi": {
+            c
+            for path, operations in client.get("/openapi.json").json["paths"].items()
+            for c in calls("|".join(operations), path)
+        },
+        "readme": {c for method, path in re.findall(r"`([A-Z]+) (/[^`]*)`", table) for c in calls(method, path)},
+    }
+
+
+def test_the_index_openapi_and_readme_list_exactly_the_routes_served(app):
+    answered = served(app)
+    assert ("GET", "/predict/<complaint_type>") in answered and ("POST", "/echo") in answered
+    for where, routes in documented(app, README).items():
+        assert routes == answered, f"{where}: missing {answered - routes}, extra {routes - answered}"
+
+
+def test_a_route_added_without_a_declaration_is_missing_everywhere(app):
+    app.add_url_rule("/undeclared", "undeclared", lambda: "")
+    for where, routes in documented(app, README).items():
+        assert ("GET", "/undeclared") in served(app) - routes, where
+
+
+def test_the_readme_route_table_is_the_declared_one(app):
+    assert readme_table(app) in README, "run scripts/readme_routes.py to rewrite the README's route table"
+
+
+def test_openapi_dates_use_the_pattern_the_features_accept(client):
+    record = client.get("/openapi.json").json["components"]["schemas"]["PredictionRecord"]
+    assert record["properties"]["date"]["pattern"] == TIMESTAMP_PATTERN
 
 
 def test_readme_documents_every_setting():

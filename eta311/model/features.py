@@ -18,8 +18,10 @@ FEATURE_NAMES = (
     "seconds_since_midnight",
 )
 
-# Socrata sends 2019-06-08T00:00:09.000; the query string form is 2019-06-08 00:00:09.
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$")
+# Socrata sends 2019-06-08T00:00:09.000; the query string form is 2019-06-08 00:00:09. [0-9], not \d
+# (which also matches other scripts' digits), so the same text is a valid OpenAPI (ECMA-262) pattern.
+TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?)?$"
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday; Monday is 0 as in datetime.weekday().
 
 

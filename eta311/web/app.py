@@ -11,6 +11,7 @@ from eta311.errors import ApiError
 from eta311.settings import Settings
 from eta311.storage import Store, open_store
 from eta311.web.gate.gate import Gate, build_gate
+from eta311.web.routes import route_doc
 from eta311.web.served import ModelStore
 
 log = logging.getLogger(__name__)
@@ -53,17 +54,16 @@ def register_error_handlers(app: Flask) -> None:
         return _error_response(500, ApiError("Internal error; the service logged it").body())
 
 
-# Discovery and liveness stay open, so load balancers, uptime checks and clients can find their way.
-OPEN_ENDPOINTS = frozenset({"predict.index", "predict.health", "predict.openapi"})
-
-
 def install_gate(app: Flask, gate: Gate, settings: Settings) -> None:
     """Every request to a keyed route passes the gate first; its rate-limit headers go on the answer."""
 
     @app.before_request
     def admit():
-        if request.endpoint is None or request.endpoint in OPEN_ENDPOINTS:
+        if request.endpoint is None:
             return  # unknown routes answer 404/405 as they would anyway
+        doc = route_doc(app, request.endpoint)
+        if doc is not None and doc.keyless:
+            return  # discovery and liveness stay open, so load balancers, uptime checks and clients find their way
         if request.blueprint == "echo" and not settings.echo_requires_key:
             return
         g.rate_limit_headers = gate.admit(request.headers, request.remote_addr)
@@ -78,7 +78,8 @@ def _base_app(settings: Settings) -> Flask:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("eta311").setLevel(settings.log_level)
-    app = Flask("eta311")
+    # No static folder: Flask would otherwise add /static/<path:filename>, an undeclared route serving nothing.
+    app = Flask("eta311", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SETTINGS"] = settings
     app.json.sort_keys = False  # answers read in the order they are built: status first

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from eta311.web.openapi import ECHO
 from eta311.web.payloads import NO_BODY, echo_message, parse_json
+from eta311.web.routes import route
 
 echo = Blueprint("echo", __name__)
 
 
-@echo.route("", methods=["GET", "POST"], strict_slashes=False)  # "" so the mount point itself is the route
+@route(
+    echo,
+    "",  # "" so the mount point itself is the route
+    ("GET", "POST"),
+    uses="msg back unchanged (gunicorn echo:app serves echo alone at /)",
+    operations=ECHO,
+    strict_slashes=False,
+)
 def echo_message_route():
     has_body = request.method == "POST" and request.content_length
     document = parse_json(request.get_data(), request.mimetype) if has_body else NO_BODY

@@ -1,9 +1,13 @@
-"""The OpenAPI 3.0 description of every route, served at /openapi.json and fuzzed by the tests."""
+"""The OpenAPI 3.0 document: schemas and each route's operations, assembled from the declared routes and fuzzed by the tests."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from eta311 import __version__
+from eta311.model.features import TIMESTAMP_PATTERN
 from eta311.web.payloads import LATITUDE_RANGE, LONGITUDE_RANGE, MAX_TYPE_LENGTH
+from eta311.web.routes import ServedRoute
 
 
 def _ref(name: str) -> dict:
@@ -29,7 +33,6 @@ def _errors(*codes: int) -> dict:
     return {str(code): _json(_ref("Error"), what[code]) for code in codes}
 
 
-DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?$"
 KEYED = [{"apiKey": []}, {"bearer": []}, {}]  # {}: a deployment without keys is open
 
 PREDICTION_RECORD = {
@@ -42,7 +45,7 @@ PREDICTION_RECORD = {
         "lon": {"type": "number", "minimum": LONGITUDE_RANGE[0], "maximum": LONGITUDE_RANGE[1]},
         "date": {
             "type": "string",
-            "pattern": DATE_PATTERN,
+            "pattern": TIMESTAMP_PATTERN,
             "example": "2019-06-08 00:00:09",
             "description": "New York local time",
         },
@@ -135,12 +138,72 @@ RATE_HEADERS = {
 }
 
 
-def openapi_document() -> dict:
-    def query(name: str, schema: dict, description: str) -> dict:
-        return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+def _query(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
-    ok = lambda schema, description: {**_json(schema, description), "headers": RATE_HEADERS}  # noqa: E731
-    echo_params = [query("msg", {"type": "string"}, "the message to echo back")]
+
+def _ok(schema: dict, description: str) -> dict:
+    return {**_json(schema, description), "headers": RATE_HEADERS}
+
+
+# Each route's operations, by method; the summary defaults to the route's declared uses.
+INDEX = {"get": {"responses": {"200": _json({"type": "object"}, "routes")}}}
+HEALTH = {"get": {"responses": {"200": _json({"type": "object", "required": ["status"]}, "health")}}}
+OPENAPI = {"get": {"responses": {"200": _json({"type": "object"}, "OpenAPI")}}}
+MODEL_CARD = {"get": {"responses": {"200": _ok({"type": "object"}, "the card"), **_errors(401, 403, 404, 429, 503)}}}
+PREDICT_ONE = {
+    "get": {
+        "parameters": [
+            {"name": "complaint_type", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}},
+            _query("lat", PREDICTION_RECORD["properties"]["lat"], "latitude in New York City"),
+            _query("lon", PREDICTION_RECORD["properties"]["lon"], "longitude in New York City"),
+            _query("date", PREDICTION_RECORD["properties"]["date"], "when the complaint was made, New York local time"),
+        ],
+        "responses": {"200": _ok(_ref("Estimate"), "an estimate"), **_errors(400, 401, 403, 429, 503)},
+    }
+}
+PREDICT_MANY = {
+    "post": {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("PredictionBody")}}},
+        "responses": {
+            "200": _ok({"oneOf": [_ref("Estimate"), _ref("Batch")]}, "an estimate, or one per record"),
+            **_errors(400, 401, 403, 413, 415, 429, 503),
+        },
+    }
+}
+ECHO_BODY = {
+    "type": "object",
+    "properties": {
+        "msg": {},
+        "encoding": {"type": "string", "enum": ["base64"], "description": "msg must then be valid base64"},
+    },
+}
+ECHO = {
+    "get": {
+        "summary": "msg back",
+        "parameters": [_query("msg", {"type": "string"}, "the message to echo back")],
+        "responses": {"200": _ok(_ref("Echo"), "the message"), **_errors(400, 401, 403, 429)},
+    },
+    "post": {
+        "summary": "msg back from a JSON body",
+        "requestBody": {"required": False, "content": {"application/json": {"schema": ECHO_BODY}}},
+        "responses": {"200": _ok(_ref("Echo"), "the message"), **_errors(400, 401, 403, 413, 415, 429)},
+    },
+}
+
+
+def _operation(route: ServedRoute, method: str) -> dict[str, Any]:
+    summary = "; ".join(route.doc.uses.values())
+    security = {} if route.doc.keyless else {"security": KEYED}
+    return {"summary": summary, **security, **route.doc.operations[method.lower()]}
+
+
+def openapi_document(routes: list[ServedRoute]) -> dict[str, Any]:
+    """The document for these routes (the app's declared ones): each method's operation under its path."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        for method in route.methods:
+            paths.setdefault(route.openapi_path, {})[method.lower()] = _operation(route, method)
     return {
         "openapi": "3.0.3",
         "info": {
@@ -148,92 +211,7 @@ def openapi_document() -> dict:
             "version": __version__,
             "description": "How long New York will take to resolve a 311 complaint.",
         },
-        "paths": {
-            "/": {"get": {"summary": "the routes", "responses": {"200": _json({"type": "object"}, "routes")}}},
-            "/health": {
-                "get": {
-                    "summary": "liveness and loaded versions",
-                    "responses": {"200": _json({"type": "object", "required": ["status"]}, "health")},
-                }
-            },
-            "/openapi.json": {
-                "get": {"summary": "this document", "responses": {"200": _json({"type": "object"}, "OpenAPI")}}
-            },
-            "/model": {
-                "get": {
-                    "summary": "the model card",
-                    "security": KEYED,
-                    "responses": {"200": ok({"type": "object"}, "the card"), **_errors(401, 403, 404, 429, 503)},
-                }
-            },
-            "/predict/{complaint_type}": {
-                "get": {
-                    "summary": "median hours for a type, or the model's estimate with lat, lon and date",
-                    "security": KEYED,
-                    "parameters": [
-                        {
-                            "name": "complaint_type",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "minLength": 1},
-                        },
-                        query("lat", PREDICTION_RECORD["properties"]["lat"], "latitude in New York City"),
-                        query("lon", PREDICTION_RECORD["properties"]["lon"], "longitude in New York City"),
-                        query(
-                            "date",
-                            PREDICTION_RECORD["properties"]["date"],
-                            "when the complaint was made, New York local time",
-                        ),
-                    ],
-                    "responses": {"200": ok(_ref("Estimate"), "an estimate"), **_errors(400, 401, 403, 429, 503)},
-                }
-            },
-            "/predict": {
-                "post": {
-                    "summary": "one record, a batch, or a base64 (gzipped) payload",
-                    "security": KEYED,
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": _ref("PredictionBody")}},
-                    },
-                    "responses": {
-                        "200": ok({"oneOf": [_ref("Estimate"), _ref("Batch")]}, "an estimate, or one per record"),
-                        **_errors(400, 401, 403, 413, 415, 429, 503),
-                    },
-                }
-            },
-            "/echo": {
-                "get": {
-                    "summary": "msg back",
-                    "security": KEYED,
-                    "parameters": echo_params,
-                    "responses": {"200": ok(_ref("Echo"), "the message"), **_errors(400, 401, 403, 429)},
-                },
-                "post": {
-                    "summary": "msg back from a JSON body",
-                    "security": KEYED,
-                    "requestBody": {
-                        "required": False,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "msg": {},
-                                        "encoding": {
-                                            "type": "string",
-                                            "enum": ["base64"],
-                                            "description": "msg must then be valid base64",
-                                        },
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    "responses": {"200": ok(_ref("Echo"), "the message"), **_errors(400, 401, 403, 413, 415, 429)},
-                },
-            },
-        },
+        "paths": paths,
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

@@ -9,9 +9,10 @@ from flask import Blueprint, current_app, jsonify, request
 
 from eta311 import __version__
 from eta311.errors import NotFound
+from eta311.web import openapi as api
 from eta311.web.estimates import answer, batch_answers
-from eta311.web.openapi import openapi_document
 from eta311.web.payloads import batch_records, parse_json, prediction_request, query_request
+from eta311.web.routes import route, route_index, served_routes
 from eta311.web.served import ModelStore
 
 predict = Blueprint("predict", __name__)
@@ -19,34 +20,37 @@ BATCH_SLOT = threading.Lock()
 SMALL_BATCH_ROWS = 100
 
 
-ROUTES = {
-    "GET /": "this list",
-    "GET /predict/<complaint_type>": "median hours to resolution for a complaint type",
-    "GET /predict/<complaint_type>?lat=&lon=&date=": "the model's estimate for one request",
-    "POST /predict": 'one record, {"records": [...]}, or {"payload": base64 of (gzipped) JSON}',
-    "GET /health": "liveness, and which model and medians are loaded",
-    "GET /model": "the model card: version, training window, metrics, libraries, complaint types",
-    "GET /openapi.json": "the OpenAPI 3 description of every route",
-    "GET|POST /echo": "echo msg back",
-}
-
-
 def _models() -> ModelStore:
     return current_app.extensions["model_store"]
 
 
-@predict.get("/")
+@route(predict, "/", ("GET",), uses="the service, its version and its routes", operations=api.INDEX, keyless=True)
 def index():
-    return jsonify({"service": "311 ETA", "version": __version__, "routes": ROUTES})
+    return jsonify({"service": "311 ETA", "version": __version__, "routes": route_index(current_app)})
 
 
-@predict.get("/predict/<path:complaint_type>")
+@route(
+    predict,
+    "/predict/<path:complaint_type>",
+    ("GET",),
+    uses={
+        "": "the median hours to resolution for that type",
+        "?lat=&lon=&date=": "the model's estimate, with an 80% interval",
+    },
+    operations=api.PREDICT_ONE,
+)
 def predict_one(complaint_type: str):
     snapshot = _models().snapshot
     return jsonify(answer(snapshot, query_request(complaint_type, request.args.to_dict(flat=False))))
 
 
-@predict.post("/predict")
+@route(
+    predict,
+    "/predict",
+    ("POST",),
+    uses='one record, a batch {"records": [...]}, or {"payload": base64 of (gzipped) JSON}',
+    operations=api.PREDICT_MANY,
+)
 def predict_many():
     settings = current_app.config["SETTINGS"]
     document = parse_json(request.get_data(), request.mimetype)
@@ -72,12 +76,14 @@ def predict_many():
         return response
 
 
-@predict.get("/openapi.json")
-def openapi():
-    return jsonify(openapi_document())
-
-
-@predict.get("/health")
+@route(
+    predict,
+    "/health",
+    ("GET",),
+    uses="liveness, which model and medians are loaded, the last reload error",
+    operations=api.HEALTH,
+    keyless=True,
+)
 def health():
     models, gate = _models(), current_app.extensions["gate"]
     snapshot = models.snapshot
@@ -99,9 +105,27 @@ def health():
     )
 
 
-@predict.get("/model")
+@route(
+    predict,
+    "/model",
+    ("GET",),
+    uses="the model card: version, training window, metrics, libraries, known complaint types",
+    operations=api.MODEL_CARD,
+)
 def model_card():
     card = _models().snapshot.card
     if card is None:
         raise NotFound("No model is loaded")
     return jsonify(card)
+
+
+@route(
+    predict,
+    "/openapi.json",
+    ("GET",),
+    uses="the OpenAPI 3 description of every route (fuzzed against the service by the tests)",
+    operations=api.OPENAPI,
+    keyless=True,
+)
+def openapi():
+    return jsonify(api.openapi_document(served_routes(current_app)))
