@@ -10,9 +10,12 @@ from pathlib import Path
 from eta311.plans import PLANS
 
 BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
+# The pipeline's store (STORE_URI): raw days under raw/, what the trigger publishes under published/.
+DEFAULT_STORE_URI = "data"
 
 
 def published_uri(store_uri: str) -> str:
+    """Where the trigger publishes in a store, and so where the service looks first."""
     return store_uri.rstrip("/") + "/published"
 
 
@@ -35,10 +38,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    # The pipeline's store: raw days under raw/, what the trigger publishes under published/.
-    store_uri: str = "data"
     # Where the service looks for medians.json and model_card.json first...
-    model_uri: str = "data/published"
+    model_uri: str = published_uri(DEFAULT_STORE_URI)
     # ...and, for whatever that has not published yet, the model and medians bundled in the repo.
     fallback_uri: str | None = str(BUNDLED_MODELS)
     s3_endpoint_url: str | None = None
@@ -64,7 +65,7 @@ class Settings:
         level = env.get("LOG_LEVEL", "INFO").upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
-        store_uri = env.get("STORE_URI") or "data"
+        store_uri = env.get("STORE_URI") or DEFAULT_STORE_URI
         redis_url = env.get("REDIS_URL") or None
         api_keys_file = env.get("API_KEYS_FILE") or None
         keys_mode = env.get("API_KEYS", "on" if redis_url or api_keys_file else "off")
@@ -76,7 +77,6 @@ class Settings:
         if anonymous_plan is not None and anonymous_plan not in PLANS:
             raise SettingsError(f"ANONYMOUS_PLAN must be one of {', '.join(PLANS)}, not {anonymous_plan!r}")
         return cls(
-            store_uri=store_uri,
             model_uri=env.get("MODEL_URI") or published_uri(store_uri),
             fallback_uri=str(BUNDLED_MODELS) if env.get("BUNDLED_FALLBACK", "1") != "0" else None,
             s3_endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or None,

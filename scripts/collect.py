@@ -20,6 +20,7 @@ from eta311.data.socrata import (  # noqa: E402
     collect_day,
     yesterday_in_new_york,
 )
+from eta311.settings import DEFAULT_STORE_URI  # noqa: E402
 from eta311.storage import open_store  # noqa: E402
 
 
@@ -35,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         help="also re-collect the days before --date, so requests closed since are picked up",
     )
     parser.add_argument(
-        "--store", default=os.environ.get("STORE_URI", "data"), help="folder or s3://bucket/prefix (STORE_URI)"
+        "--store",
+        default=os.environ.get("STORE_URI", DEFAULT_STORE_URI),
+        help="folder or s3://bucket/prefix (STORE_URI)",
     )
     parser.add_argument(
         "--url", default=os.environ.get("SOCRATA_URL", DEFAULT_SOCRATA_URL), help="dataset endpoint (SOCRATA_URL)"

@@ -12,14 +12,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eta311.data.trigger import recompute_medians, retrain, watch  # noqa: E402
 from eta311.model.training import MEDIANS_WINDOW_DAYS  # noqa: E402
-from eta311.settings import BUNDLED_MODELS, published_uri  # noqa: E402
+from eta311.settings import BUNDLED_MODELS, DEFAULT_STORE_URI, published_uri  # noqa: E402
 from eta311.storage import open_store  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--store", default=os.environ.get("STORE_URI", "data"), help="folder or s3://bucket/prefix (STORE_URI)"
+        "--store",
+        default=os.environ.get("STORE_URI", DEFAULT_STORE_URI),
+        help="folder or s3://bucket/prefix (STORE_URI)",
     )
     parser.add_argument(
         "--window-days", type=int, default=MEDIANS_WINDOW_DAYS, help="medians from the latest N days of raw data"

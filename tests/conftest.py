@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,29 @@ from eta311.storage import LocalStore  # noqa: E402
 from eta311.web.app import create_app  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leaves_nothing_behind(tmp_path_factory):
+    """Every temporary file the tests or their servers make goes to one folder, which must be empty at the end.
+
+    tmp_path folders are pytest's own (kept only for failed tests, see pytest.ini), so its base is made first.
+    """
+    tmp_path_factory.getbasetemp()
+    folder = Path(tempfile.mkdtemp(prefix="eta311-tests-"))
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"], tempfile.tempdir = str(folder), None  # children inherit TMPDIR
+    try:
+        yield folder
+        left = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+    finally:
+        if saved is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved
+        tempfile.tempdir = None
+        shutil.rmtree(folder, ignore_errors=True)
+    assert not left, f"tests left temporary files behind: {left}"
 
 
 @pytest.fixture(scope="session")

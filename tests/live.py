@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+
+from eta311.web.gate.limiter import local_counter_uri
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -75,6 +78,8 @@ def stop(process: subprocess.Popen, grace: float = 10) -> None:
         except ProcessLookupError:
             pass
     process.wait()
+    # Its output was read while it ran; the log goes with it.
+    Path(process.log_path).unlink(missing_ok=True)
 
 
 def output(process: subprocess.Popen) -> str:
@@ -104,6 +109,18 @@ def procfile_web(**env: str) -> Iterator[tuple[str, subprocess.Popen]]:
         yield base, process
     finally:
         stop(process)
+        remove_port_files(port)
+
+
+def remove_port_files(port: int) -> None:
+    """Remove the per-port counters a server keeps in /dev/shm (they outlive it on purpose: a restart keeps
+    quotas), then fail if the server left anything else named after its port there."""
+    counters = Path(local_counter_uri(str(port)).removeprefix("sqlite:///"))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        counters.with_name(counters.name + suffix).unlink(missing_ok=True)
+    named = re.compile(rf"eta311-.*-{port}(?:[.-].*)?")
+    left = sorted(str(p) for p in counters.parent.iterdir() if named.fullmatch(p.name))
+    assert not left, f"the server on port {port} left {left}: remove them in tests/live.py"
 
 
 @contextmanager

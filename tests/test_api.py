@@ -4,12 +4,11 @@ import base64
 import gzip
 import json
 import struct
-import sys
 import zlib
 
 import pytest
 
-from eta311.web.payloads import gzip_payload
+from eta311.client import gzip_payload
 
 
 def real_png(width=16, height=16) -> bytes:
@@ -204,11 +203,3 @@ def test_routing_errors_are_json(client):
     assert client.get("/nowhere").get_json()["status"] == "failure"
     wrong = client.delete("/predict")
     assert wrong.status_code == 405 and wrong.get_json()["status"] == "failure"
-
-
-def test_no_pandas_on_the_serving_path(client):
-    client.get("/predict/residential?lat=40.7&lon=-73.9&date=2019-06-08 00:00:09")
-    import predict  # noqa: F401  the real entry file, with the bundled model
-
-    predict.app.test_client().get("/predict/residential?lat=40.7&lon=-73.9&date=2019-06-08 00:00:09")
-    assert "pandas" not in sys.modules

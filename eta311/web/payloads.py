@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import json
 import math
 import zlib
@@ -79,11 +78,6 @@ def decode_payload(text: object, max_bytes: int) -> Any:
     elif len(blob) > max_bytes:
         raise PayloadTooLarge(f"The decoded payload is over the {max_bytes} byte limit")
     return parse_json(blob, "application/json")
-
-
-def gzip_payload(document: Any) -> str:
-    """What a client sends as "payload": JSON, gzip-compressed, base64-encoded."""
-    return base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
 
 
 def _coordinate(value: object, field: str, bounds: tuple[float, float]) -> float:
