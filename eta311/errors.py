@@ -9,7 +9,7 @@ class ApiError(Exception):
     status_code = 400
     headers: dict[str, str] = {}
 
-    def __init__(self, problem: str, **details: object):
+    def __init__(self, problem: str, **details: object) -> None:
         super().__init__(problem)
         self.problem = problem
         self.details = details
@@ -25,12 +25,12 @@ class BadRequest(ApiError):
 class InvalidField(BadRequest):
     """A named field is missing, of the wrong type or out of range."""
 
-    def __init__(self, field: str, problem: str):
+    def __init__(self, field: str, problem: str) -> None:
         super().__init__(problem, field=field)
 
 
 class UnknownComplaintType(BadRequest):
-    def __init__(self, complaint_type: str):
+    def __init__(self, complaint_type: str) -> None:
         super().__init__("Complaint type is not in database", complaint_type=complaint_type)
 
 
@@ -61,6 +61,6 @@ class Forbidden(ApiError):
 class TooManyRequests(ApiError):
     status_code = 429
 
-    def __init__(self, problem: str, retry_after: int, headers: dict[str, str] | None = None):
+    def __init__(self, problem: str, retry_after: int, headers: dict[str, str] | None = None) -> None:
         super().__init__(problem, retry_after=retry_after)
         self.headers = {**(headers or {}), "Retry-After": str(retry_after)}

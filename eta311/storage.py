@@ -32,7 +32,7 @@ class Store(Protocol):
 class LocalStore:
     """A folder; writes go to a temporary file in the same folder and are renamed into place."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
         self.uri = str(self.root)
 
@@ -87,7 +87,7 @@ class LocalStore:
 class S3Store:
     """A bucket and key prefix through boto3; a single PUT is atomic, the ETag is the change token."""
 
-    def __init__(self, bucket: str, prefix: str, endpoint_url: str | None = None):
+    def __init__(self, bucket: str, prefix: str, endpoint_url: str | None = None) -> None:
         import boto3  # only deployments that use S3 pay for importing it
         from botocore.config import Config
 

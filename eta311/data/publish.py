@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from eta311.model.artifact import MEDIANS, MODEL_CARD, dump_json, medians_bytes
 from eta311.storage import Store, content_version
+
+if TYPE_CHECKING:  # the estimator module pulls in scikit-learn; publishing medians alone does not need it
+    from eta311.model.estimator import ETAModel
 
 def publish_medians(store: Store, medians: dict[str, float]) -> str:
     """One PUT of medians.json; returns its content version."""
@@ -32,7 +37,7 @@ def publish_model(store: Store, artifact: bytes, card: dict, bundle: bytes | Non
     return card
 
 
-def publish_trained_model(store: Store, model, card: dict) -> dict:
+def publish_trained_model(store: Store, model: ETAModel, card: dict) -> dict:
     """A fitted ETAModel as both artifacts: its pickle and its numpy serving bundle."""
     import pickle
 

@@ -91,7 +91,7 @@ class SocrataClient:
         page_size: int = MAX_PAGE_SIZE,
         retry: RetryPolicy = RetryPolicy(),
         session: requests.Session | None = None,
-    ):
+    ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}")
         self.url = url

@@ -73,7 +73,7 @@ def to_float(values: Sequence[object]) -> np.ndarray:
 class FeatureEncoder:
     """Turns (complaint type, lat, lon, created date) columns into the model's feature matrix."""
 
-    def __init__(self, type_stats: Mapping[str, tuple[float, float, float]]):
+    def __init__(self, type_stats: Mapping[str, tuple[float, float, float]]) -> None:
         # type -> (log1p median hours, log1p median over the latest days or NaN, log1p count):
         # the model's whole view of a complaint type, so a new type is simply all NaN.
         self.type_stats = dict(type_stats)

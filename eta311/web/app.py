@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from eta311.errors import ApiError
@@ -24,7 +24,7 @@ HTTP_PROBLEMS = {
 }
 
 
-def _error_response(status: int, body: dict):
+def _error_response(status: int, body: dict) -> Response:
     response = jsonify(body)
     response.status_code = status
     return response
@@ -34,13 +34,13 @@ def register_error_handlers(app: Flask) -> None:
     """Every failure, routing and size errors included, answers with the one JSON shape."""
 
     @app.errorhandler(ApiError)
-    def api_error(error: ApiError):
+    def api_error(error: ApiError) -> Response:
         response = _error_response(error.status_code, error.body())
         response.headers.update(error.headers)
         return response
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
+    def http_error(error: HTTPException) -> Response:
         status = error.code or 500
         problem = HTTP_PROBLEMS.get(status, error.description or error.name)
         response = _error_response(status, ApiError(problem).body())
@@ -49,7 +49,7 @@ def register_error_handlers(app: Flask) -> None:
         return response
 
     @app.errorhandler(Exception)
-    def unexpected(error: Exception):
+    def unexpected(error: Exception) -> Response:
         log.exception("unhandled error")
         return _error_response(500, ApiError("Internal error; the service logged it").body())
 
@@ -58,7 +58,7 @@ def install_gate(app: Flask, gate: Gate, settings: Settings) -> None:
     """Every request to a keyed route passes the gate first; its rate-limit headers go on the answer."""
 
     @app.before_request
-    def admit():
+    def admit() -> None:
         if request.endpoint is None:
             return  # unknown routes answer 404/405 as they would anyway
         doc = route_doc(app, request.endpoint)
@@ -69,7 +69,7 @@ def install_gate(app: Flask, gate: Gate, settings: Settings) -> None:
         g.rate_limit_headers = gate.admit(request.headers, request.remote_addr)
 
     @app.after_request
-    def add_rate_limit_headers(response):
+    def add_rate_limit_headers(response: Response) -> Response:
         response.headers.update(g.get("rate_limit_headers", {}))
         return response
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from eta311.web.openapi import ECHO
 from eta311.web.payloads import NO_BODY, echo_message, parse_json
@@ -19,7 +19,7 @@ echo = Blueprint("echo", __name__)
     operations=ECHO,
     strict_slashes=False,
 )
-def echo_message_route():
+def echo_message_route() -> Response:
     has_body = request.method == "POST" and request.content_length
     document = parse_json(request.get_data(), request.mimetype) if has_body else NO_BODY
     found, message = echo_message(request.args.to_dict(flat=False), document)

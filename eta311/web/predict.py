@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from eta311 import __version__
 from eta311.errors import NotFound
@@ -25,7 +25,7 @@ def _models() -> ModelStore:
 
 
 @route(predict, "/", ("GET",), uses="the service, its version and its routes", operations=api.INDEX, keyless=True)
-def index():
+def index() -> Response:
     return jsonify({"service": "311 ETA", "version": __version__, "routes": route_index(current_app)})
 
 
@@ -39,7 +39,7 @@ def index():
     },
     operations=api.PREDICT_ONE,
 )
-def predict_one(complaint_type: str):
+def predict_one(complaint_type: str) -> Response:
     snapshot = _models().snapshot
     return jsonify(answer(snapshot, query_request(complaint_type, request.args.to_dict(flat=False))))
 
@@ -51,7 +51,7 @@ def predict_one(complaint_type: str):
     uses='one record, a batch {"records": [...]}, or {"payload": base64 of (gzipped) JSON}',
     operations=api.PREDICT_MANY,
 )
-def predict_many():
+def predict_many() -> Response:
     settings = current_app.config["SETTINGS"]
     document = parse_json(request.get_data(), request.mimetype)
     rows, is_batch = batch_records(document, settings.max_batch_rows, settings.max_decoded_bytes)
@@ -84,7 +84,7 @@ def predict_many():
     operations=api.HEALTH,
     keyless=True,
 )
-def health():
+def health() -> Response:
     models, gate = _models(), current_app.extensions["gate"]
     snapshot = models.snapshot
     redis = gate.redis_status()
@@ -112,7 +112,7 @@ def health():
     uses="the model card: version, training window, metrics, libraries, known complaint types",
     operations=api.MODEL_CARD,
 )
-def model_card():
+def model_card() -> Response:
     card = _models().snapshot.card
     if card is None:
         raise NotFound("No model is loaded")
@@ -127,5 +127,5 @@ def model_card():
     operations=api.OPENAPI,
     keyless=True,
 )
-def openapi():
+def openapi() -> Response:
     return jsonify(api.openapi_document(served_routes(current_app)))

@@ -48,7 +48,7 @@ class Gate:
         anonymous_plan: Plan | None,
         trusted_hops: int,
         redis: redis.Redis | None = None,
-    ):
+    ) -> None:
         self.keys = keys
         self.redis = redis
         self.limiter = limiter

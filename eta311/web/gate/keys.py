@@ -77,7 +77,7 @@ class KeyStore(Protocol):
 class FileKeys:
     """Key records in one JSON file (no Redis: one machine); re-read when the file changes."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self._seen: tuple[int, int] | None = None
         self._records: dict[str, KeyRecord] = {}
@@ -111,7 +111,7 @@ class FileKeys:
 class RedisKeys:
     """Key records in a Redis hash shared by every dyno; a local copy answers while Redis is down."""
 
-    def __init__(self, client: redis.Redis):
+    def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self._cache: dict[str, KeyRecord] = {}
         self._lock = threading.Lock()

@@ -29,7 +29,7 @@ def local_counter_uri(port: str) -> str:
 class Limiter:
     """Fixed-window counters in a `limits` storage for a plan's burst window and its day; fails open."""
 
-    def __init__(self, storage_uri: str):
+    def __init__(self, storage_uri: str) -> None:
         options = redis_options(storage_uri) if is_redis_url(storage_uri) else {}
         self.storage = storage_from_string(storage_uri, wrap_exceptions=True, **options)
         self.storage_uri = storage_uri.split("@")[-1]  # never log a password

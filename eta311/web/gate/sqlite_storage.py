@@ -16,7 +16,7 @@ class SqliteStorage(Storage):
 
     STORAGE_SCHEME = ["sqlite"]
 
-    def __init__(self, uri: str, wrap_exceptions: bool = False, **options: float | str | bool):
+    def __init__(self, uri: str, wrap_exceptions: bool = False, **options: float | str | bool) -> None:
         super().__init__(uri, wrap_exceptions, **options)
         self.path = uri.split("://", 1)[1].removeprefix("/")  # sqlite:////dev/shm/x.sqlite -> /dev/shm/x.sqlite
         self._local = threading.local()
