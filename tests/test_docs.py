@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import Flask
 
 from eta311.model.features import TIMESTAMP_PATTERN
-from eta311.web.routes import AUTOMATIC_METHODS, readme_table
+from eta311.web.routes import AUTOMATIC_METHODS, declare, readme_table, served_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -54,6 +54,16 @@ def test_a_route_added_without_a_declaration_is_missing_everywhere(app):
     app.add_url_rule("/undeclared", "undeclared", lambda: "")
     for where, routes in documented(app, README).items():
         assert ("GET", "/undeclared") in served(app) - routes, where
+
+
+def test_a_rule_flask_makes_itself_can_be_declared_too(app, tmp_path):
+    (tmp_path / "logo.svg").write_text("<svg/>")
+    app.static_folder, app.static_url_path = str(tmp_path), "/assets"
+    app.add_url_rule("/assets/<path:filename>", endpoint="static", view_func=app.send_static_file)
+    assert "static" not in {r.endpoint for r in served_routes(app)}
+    declare(app, "static", uses="the page's images", operations={"get": {"responses": {}}}, keyless=True)
+    assert app.test_client().get("/").json["routes"]["GET /assets/<filename>"] == "the page's images"
+    assert app.test_client().get("/assets/logo.svg").status_code == 200
 
 
 def test_the_readme_route_table_is_the_declared_one(app):

@@ -1,7 +1,8 @@
 """Every route declared once, at its view: the declaration registers it and feeds the index, OpenAPI and the README.
 
-To add a route, decorate its view with `route(blueprint, rule, methods, uses=..., operation=...)`; its path
-and methods then come from Flask's URL map, and `tests/test_docs.py` fails until the README table, which
+To add a route, decorate its view with `route(blueprint, rule, methods, uses=..., operations=...)` (a rule
+whose view Flask makes itself, like static files, with `declare(app, endpoint, ...)`); its path and methods
+then come from Flask's URL map, and `tests/test_docs.py` fails until the README table, which
 `scripts/readme_routes.py` rewrites, has it too.
 """
 
@@ -68,8 +69,25 @@ def route(
     return register
 
 
+def declare(
+    app: Flask,
+    endpoint: str,
+    *,
+    uses: Mapping[str, str] | str,
+    operations: Mapping[str, Mapping[str, Any]],
+    keyless: bool = False,
+) -> None:
+    """Declare a rule whose view Flask made itself (static files: a bound method takes no attribute)."""
+    doc = RouteDoc({"": uses} if isinstance(uses, str) else dict(uses), dict(operations), keyless)
+    app.extensions.setdefault("route_docs", {})[endpoint] = doc
+
+
 def route_doc(app: Flask, endpoint: str | None) -> RouteDoc | None:
-    return getattr(app.view_functions.get(endpoint), "route_doc", None) if endpoint else None
+    """The declaration of an endpoint: on its view, or made with declare(); None if it has none."""
+    if endpoint is None:
+        return None
+    declared = getattr(app.view_functions.get(endpoint), "route_doc", None)
+    return declared or app.extensions.get("route_docs", {}).get(endpoint)
 
 
 def served_routes(app: Flask) -> list[ServedRoute]:
