@@ -1,6 +1,11 @@
 """Gunicorn settings for Heroku and for `make run`; each says why. GUNICORN_CMD_ARGS overrides these."""
 
 import os
+import tempfile
+
+from gunicorn import glogging
+
+from eta311.logfmt import LogfmtFormatter, configure_root
 
 # Heroku routes to $PORT; locally honcho sets PORT=5000 as `heroku local` would set its own.
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
@@ -40,9 +45,53 @@ max_requests_jitter = 2000
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 # Logs go to stdout, where Heroku's log router collects them.
-accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 # Heroku's router adds X-Forwarded-For/Proto; trust them as the buildpack does.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+
+
+# --- Operating it (issue 15): logfmt logs and Prometheus metrics across workers ---------------------
+
+
+class LogfmtLogger(glogging.Logger):
+    """Gunicorn's own lines (boot, signals, worker exits) in the app's logfmt, and no access log:
+    the app writes one line per request, with its route, request id, key id and model version."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(LogfmtFormatter())
+        configure_root(self.loglevel)  # before the app is preloaded, so its start-up lines match
+
+    def access(self, resp, req, environ, request_time):
+        pass
+
+
+logger_class = LogfmtLogger
+
+# Each worker writes its metrics to mmapped files here and a scrape of any worker adds them all
+# up. It must be set before anything imports prometheus_client (the app is preloaded after this
+# file runs). On tmpfs: the files are written on every request. One folder per port, so two
+# servers on one machine (tests, the benchmark) never add up each other's counts.
+_shm = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", f"{_shm}/eta311-metrics-{bind.rsplit(':', 1)[1]}")
+
+from eta311.web import metrics as service_metrics  # noqa: E402 - after PROMETHEUS_MULTIPROC_DIR is set
+
+# Wiped at master start, once: a SIGHUP re-reads this file while workers are writing there.
+if os.environ.get("ETA311_METRICS_OWNER") != str(os.getpid()):
+    service_metrics.reset_folder(metrics_dir)
+    os.environ["ETA311_METRICS_OWNER"] = str(os.getpid())
+
+
+def child_exit(server, worker):
+    # Recycled by max_requests, timed out, crashed or shut down: its live gauges go, its counts
+    # are folded into the archive files so totals stay monotonic and the folder stays small.
+    service_metrics.retire_worker(worker.pid, metrics_dir)
+
+
+def on_exit(server):
+    # Nothing left behind in /dev/shm; the next master would wipe it anyway.
+    service_metrics.remove_folder(metrics_dir)

@@ -58,6 +58,8 @@ class Settings:
     trusted_proxy_hops: int = 0
     rate_limit_storage_uri: str | None = None
     port: str = "5000"
+    # Unset: /metrics is open (a private network or Heroku's metrics drain); set: it needs this bearer token.
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -94,4 +96,5 @@ class Settings:
             trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 1 if env.get("DYNO") else 0, 0),
             rate_limit_storage_uri=env.get("RATE_LIMIT_STORAGE_URI") or redis_url,
             port=env.get("PORT") or "5000",
+            metrics_token=env.get("METRICS_TOKEN") or None,
         )

@@ -8,9 +8,11 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from eta311.errors import ApiError
+from eta311.logfmt import configure_root
 from eta311.settings import Settings
 from eta311.storage import Store, open_store
 from eta311.web.gate.gate import Gate, build_gate
+from eta311.web.observe import install_observer, metrics_blueprint
 from eta311.web.routes import route_doc
 from eta311.web.served import ModelStore
 
@@ -75,11 +77,12 @@ def install_gate(app: Flask, gate: Gate, settings: Settings) -> None:
 
 
 def _base_app(settings: Settings) -> Flask:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not logging.getLogger().handlers:  # under Gunicorn its logger class has set this up already
+        configure_root(settings.log_level)
     logging.getLogger("eta311").setLevel(settings.log_level)
     # No static folder: Flask would otherwise add /static/<path:filename>, an undeclared route serving nothing.
     app = Flask("eta311", static_folder=None)
+    install_observer(app)  # first, so every answer (a refusal by the gate too) has its id and log line
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SETTINGS"] = settings
     app.json.sort_keys = False  # answers read in the order they are built: status first
@@ -96,6 +99,7 @@ def create_echo_app(settings: Settings | None = None) -> Flask:
     app.extensions["gate"] = gate = build_gate(settings)
     install_gate(app, gate, settings)
     app.register_blueprint(echo, url_prefix="/")
+    app.register_blueprint(metrics_blueprint)
     return app
 
 
@@ -117,4 +121,5 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     install_gate(app, gate, settings)
     app.register_blueprint(predict)
     app.register_blueprint(echo, url_prefix="/echo")
+    app.register_blueprint(metrics_blueprint)
     return app

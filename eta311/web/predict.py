@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import Counter
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from eta311 import __version__
 from eta311.errors import NotFound
+from eta311.web import metrics
 from eta311.web import openapi as api
 from eta311.web.estimates import answer, batch_answers
 from eta311.web.payloads import batch_records, parse_json, prediction_request, query_request
@@ -29,6 +31,11 @@ def index() -> Response:
     return jsonify({"service": "311 ETA", "version": __version__, "routes": route_index(current_app)})
 
 
+def _counted(result: dict) -> dict:
+    metrics.predicted("model" if result["model"] == "gbm" else "medians", result["model_version"])
+    return result
+
+
 @route(
     predict,
     "/predict/<path:complaint_type>",
@@ -41,7 +48,7 @@ def index() -> Response:
 )
 def predict_one(complaint_type: str) -> Response:
     snapshot = _models().snapshot
-    return jsonify(answer(snapshot, query_request(complaint_type, request.args.to_dict(flat=False))))
+    return jsonify(_counted(answer(snapshot, query_request(complaint_type, request.args.to_dict(flat=False)))))
 
 
 @route(
@@ -57,12 +64,15 @@ def predict_many() -> Response:
     rows, is_batch = batch_records(document, settings.max_batch_rows, settings.max_decoded_bytes)
     snapshot = _models().snapshot
     if not is_batch:
-        return jsonify(answer(snapshot, prediction_request(rows[0])))
+        return jsonify(_counted(answer(snapshot, prediction_request(rows[0]))))
     # Batches are CPU-bound under one GIL: running several at once in a worker adds no throughput,
     # only memory (about 10 MB each at 10,000 rows). One at a time per worker; the rest queue.
     with BATCH_SLOT if len(rows) > SMALL_BATCH_ROWS else contextlib.nullcontext():
         answers = batch_answers(snapshot, rows, prediction_request)
-        failed = sum(1 for a in answers if a["status"] != "success")
+        kinds = Counter(a.get("model") for a in answers)
+        failed = kinds.pop(None, 0)
+        metrics.predicted("model", snapshot.model_version, kinds["gbm"], "batch")
+        metrics.predicted("medians", snapshot.medians_version, kinds["medians"], "batch")
         response = jsonify(
             {
                 "status": "success",

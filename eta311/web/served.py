@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from eta311.model.artifact import MEDIANS, MODEL_CARD, RELOAD_FAILURES, check_medians, load_model, medians_version
 from eta311.model.estimator import ETAModel
 from eta311.storage import Store, StoreError
+from eta311.web import metrics
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class ModelStore:
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
         self._poller_pid = None
+        metrics.serving(self._snapshot.model_version, self._snapshot.medians_version)
         if self.interval:
             self._start_poller()
 
@@ -110,11 +112,13 @@ class ModelStore:
                         card = json.loads(source.get(MODEL_CARD))
                         loaded.update(model=load_model(card, source.get), card=card)
                     self._tokens[name] = token
+                    metrics.reloaded("medians" if name == MEDIANS else "model")
                 except RELOAD_FAILURES as exc:
                     why = f"{type(exc).__name__}: {exc}"
                     failures.append(why)
                     if found and not isinstance(exc, StoreError):  # a bad file stays bad: do not reload it every poll
                         self._refused[name] = (found[1], why)
+                        metrics.publish_refused("medians" if name == MEDIANS else "model")
             # A refused publish still in place keeps /health degraded until something good replaces it.
             self.last_error = "; ".join(failures) or next((why for _, why in self._refused.values()), None)
             new = Snapshot(**loaded)
@@ -125,6 +129,7 @@ class ModelStore:
             if (new.medians_version, new.model_version) == (old.medians_version, old.model_version):
                 return False
             self._snapshot = new
+            metrics.serving(new.model_version, new.medians_version)
             log.info("now serving medians %s and model %s", new.medians_version, new.model_version)
             return True
 

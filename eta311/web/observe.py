@@ -1,0 +1,68 @@
+"""Each request's id (Heroku's X-Request-ID, or a new one), its timer, its metrics and its one log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Mapping
+
+from flask import Flask, Response, g, request
+
+from eta311.logfmt import request_fields
+from eta311.web import metrics
+
+log = logging.getLogger("eta311.request")
+# Heroku's router sends a UUID (and passes on a client's id of 20-200 characters). Anything else
+# is replaced: the id goes into headers and log lines, so no spaces, quotes or control characters.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,200}")
+
+
+def request_id(headers: Mapping[str, str]) -> str:
+    """The caller's X-Request-ID if it is safe to echo and log, else a fresh UUID."""
+    given = headers.get("X-Request-ID")
+    if given and REQUEST_ID.fullmatch(given):
+        return given
+    return str(uuid.uuid4())
+
+
+def install_observer(app: Flask) -> None:
+    """Installed before any other hook, so even a request the gate refuses gets its id, count and line."""
+
+    @app.before_request
+    def start() -> None:
+        fields = {"request_id": request_id(request.headers)}
+        request_fields.set(fields)
+        g.observed = (time.perf_counter(), fields)
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        observed = g.get("observed")
+        if observed is None:  # routing failed before our hook ran: still an id and a line
+            observed = (time.perf_counter(), {"request_id": request_id(request.headers)})
+            request_fields.set(observed[1])
+        started, fields = observed
+        seconds = time.perf_counter() - started
+        response.headers["X-Request-ID"] = fields["request_id"]
+        rule = request.url_rule
+        route = rule.rule if rule is not None else metrics.UNMATCHED
+        metrics.observe_request(route, request.method, response.status_code, seconds)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": request.method,
+                        "route": route,
+                        "status": response.status_code,
+                        "duration_ms": f"{seconds * 1000:.2f}",
+                    }
+                },
+            )
+        return response
+
+    @app.teardown_request
+    def forget(_error: BaseException | None) -> None:
+        # Threads serve one request after another: the next one must not inherit these fields.
+        request_fields.set(None)
