@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt py
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install services run lint test train bench clean
+.PHONY: install services run lint test train bench bench-observability clean
 
 install: $(STAMP)
 
@@ -41,6 +41,11 @@ train: install
 bench: install
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/bench.py
+
+# What metrics and logs cost to serve: this checkout against the commit before them, interleaved with the floor (~2 min).
+bench-observability: install
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/bench_observability.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

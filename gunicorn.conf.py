@@ -80,10 +80,7 @@ metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", f"{_shm}/eta311-
 
 from eta311.web import metrics as service_metrics  # noqa: E402 - after PROMETHEUS_MULTIPROC_DIR is set
 
-# Wiped at master start, once: a SIGHUP re-reads this file while workers are writing there.
-if os.environ.get("ETA311_METRICS_OWNER") != str(os.getpid()):
-    service_metrics.reset_folder(metrics_dir)
-    os.environ["ETA311_METRICS_OWNER"] = str(os.getpid())
+service_metrics.claim_folder(metrics_dir)  # wiped at master start (once: SIGHUP re-reads this file)
 
 
 def child_exit(server, worker):

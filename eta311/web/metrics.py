@@ -1,4 +1,4 @@
-"""Prometheus metrics across Gunicorn workers (prometheus-client multiprocess mode) and the /metrics route.
+"""Prometheus metrics, counted across Gunicorn workers (prometheus-client multiprocess mode); no Flask here.
 
 Under Gunicorn, gunicorn.conf.py points PROMETHEUS_MULTIPROC_DIR at a per-port folder on /dev/shm
 before anything imports prometheus_client, so each worker writes its values to mmapped files there
@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import fcntl
 import glob
-import hmac
 import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Blueprint, Response, current_app, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -29,9 +27,9 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.mmap_dict import MmapedDict
 
-from eta311.errors import Unauthorized
 from eta311.logfmt import annotate
 
+CONTENT_TYPE = CONTENT_TYPE_LATEST  # the text format, version 0.0.4
 MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 # Heroku names each dyno (web.1, web.2): every series carries it, since one scrape sees one dyno.
 DYNO = os.environ.get("DYNO") or socket.gethostname()
@@ -167,10 +165,20 @@ def exposition() -> bytes:
 
 
 def reset_folder(folder: str) -> None:
-    """At master start: no file of an earlier run may add its counts to this one's."""
     os.makedirs(folder, exist_ok=True)
     for path in glob.glob(os.path.join(folder, "*.db")):
         os.remove(path)
+
+
+_claimed: set[tuple[int, str]] = set()
+
+
+def claim_folder(folder: str) -> None:
+    """At master start, no file of an earlier run may add its counts to this one's; wiped once per
+    process, since a SIGHUP makes Gunicorn read its config again while workers are writing there."""
+    if (os.getpid(), folder) not in _claimed:
+        reset_folder(folder)
+        _claimed.add((os.getpid(), folder))
 
 
 def remove_folder(folder: str) -> None:
@@ -212,16 +220,3 @@ def retire_worker(pid: int, folder: str) -> None:
             merged.close()
             os.replace(merged_path, archive)
             os.remove(dead)
-
-
-metrics_blueprint = Blueprint("metrics", __name__)
-
-
-@metrics_blueprint.get("/metrics")
-def scrape():
-    token = current_app.config["SETTINGS"].metrics_token
-    if token:
-        scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise Unauthorized("Send the metrics token as Authorization: Bearer <token>")
-    return Response(exposition(), content_type=CONTENT_TYPE_LATEST)

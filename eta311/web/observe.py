@@ -1,15 +1,17 @@
-"""Each request's id (Heroku's X-Request-ID, or a new one), its timer, its metrics and its one log line."""
+"""What an operator sees of each request: its id (Heroku's X-Request-ID or a new one), its metrics and log line; /metrics."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
 import uuid
 from collections.abc import Mapping
 
-from flask import Flask, Response, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 
+from eta311.errors import Unauthorized
 from eta311.logfmt import request_fields
 from eta311.web import metrics
 
@@ -66,3 +68,16 @@ def install_observer(app: Flask) -> None:
     def forget(_error: BaseException | None) -> None:
         # Threads serve one request after another: the next one must not inherit these fields.
         request_fields.set(None)
+
+
+metrics_blueprint = Blueprint("metrics", __name__)
+
+
+@metrics_blueprint.get("/metrics")
+def scrape():
+    token = current_app.config["SETTINGS"].metrics_token
+    if token:
+        scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise Unauthorized("Send the metrics token as Authorization: Bearer <token>")
+    return Response(metrics.exposition(), content_type=metrics.CONTENT_TYPE)

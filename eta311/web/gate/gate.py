@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from eta311.errors import Forbidden, Unauthorized
+from eta311.logfmt import annotate
 from eta311.plans import PLANS, Plan
 from eta311.settings import Settings
+from eta311.web import metrics
 from eta311.web.gate.keys import KEY_PATTERN, KeyStore, digest, open_key_store
 from eta311.web.gate.limiter import Limiter, local_counter_uri
 from eta311.web.gate.redis import redis_client
@@ -67,6 +69,7 @@ class Gate:
             self.redis.ping()
             return "ok"
         except Exception:  # noqa: BLE001 - any failure to answer is 'unreachable'
+            metrics.redis_error("health")
             return "unreachable"
 
     def admit(self, headers: Mapping[str, str], remote_addr: str | None) -> dict[str, str]:
@@ -83,6 +86,7 @@ class Gate:
         record = self.keys.get(match.group(1)) if match else None
         if record is None or not hmac.compare_digest(record.digest, digest(key)):
             raise Unauthorized("Unknown API key")
+        annotate(key_id=record.key_id)  # the id, never the key, in the request's log line
         if record.revoked:
             raise Forbidden("This API key was revoked", key_id=record.key_id)
         return self.limiter.hit(f"key:{record.key_id}", record.usage_plan) if self.limiter else {}

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from eta311.errors import Unavailable
 from eta311.plans import Plan
 from eta311.settings import SettingsError
+from eta311.web import metrics
 from eta311.web.gate.redis import redis_client
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ class RedisKeys:
         try:
             self._cache = {r.key_id: r for r in self.all()}
         except Exception as exc:  # noqa: BLE001 - start without the cache; requests will retry Redis
+            metrics.redis_error("keys")
             log.warning("could not load API keys from Redis at start-up: %s", exc)
 
     def get(self, key_id: str) -> KeyRecord | None:
@@ -126,6 +128,7 @@ class RedisKeys:
         try:
             raw = self.client.hget(REDIS_KEYS_HASH, key_id)
         except redis.RedisError as exc:
+            metrics.redis_error("keys")
             if key_id in self._cache:
                 return self._cache[key_id]
             raise Unavailable("API keys cannot be checked right now; retry shortly") from exc

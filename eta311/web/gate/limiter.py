@@ -14,6 +14,7 @@ from limits.storage import storage_from_string
 
 from eta311.errors import TooManyRequests
 from eta311.plans import Plan
+from eta311.web import metrics
 from eta311.web.gate import sqlite_storage  # noqa: F401 - registers the sqlite:// storage with limits
 from eta311.web.gate.redis import REDIS_RETRY_AFTER_SECONDS, is_redis_url, redis_options
 
@@ -33,6 +34,7 @@ class Limiter:
         options = redis_options(storage_uri) if is_redis_url(storage_uri) else {}
         self.storage = storage_from_string(storage_uri, wrap_exceptions=True, **options)
         self.storage_uri = storage_uri.split("@")[-1]  # never log a password
+        self.on_redis = is_redis_url(storage_uri)
         self._skip_until = 0.0
         self.last_error: str | None = None
 
@@ -53,6 +55,8 @@ class Limiter:
             tightest = item or min(counts, key=lambda i: (i.amount - counts[i]) / i.amount)
             reset_time = self.storage.get_expiry(keys[tightest])
         except StorageError as exc:
+            if self.on_redis:
+                metrics.redis_error("limits")
             self._skip_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
             self.last_error = f"rate-limit storage {self.storage_uri} unreachable: {exc}"
             log.warning("%s; limits are off for %.0f s", self.last_error, REDIS_RETRY_AFTER_SECONDS)
@@ -69,6 +73,8 @@ class Limiter:
             "X-RateLimit-Remaining": str(remaining),
             "X-RateLimit-Reset": str(math.ceil(reset_time)),
         }
+        if item is not None:
+            metrics.rate_limited(plan.name, "rate" if item is rate else "quota")
         if item is rate:
             raise TooManyRequests(
                 f"Rate limit exceeded: {plan.burst} requests per {plan.rate_window_seconds} s on the {plan.name} plan",
