@@ -14,6 +14,8 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from eta311.errors import Unauthorized
 from eta311.logfmt import request_fields
 from eta311.web import metrics
+from eta311.web.openapi import METRICS
+from eta311.web.routes import route
 
 log = logging.getLogger("eta311.request")
 # Heroku's router sends a UUID (and passes on a client's id of 20-200 characters). Anything else
@@ -73,7 +75,14 @@ def install_observer(app: Flask) -> None:
 metrics_blueprint = Blueprint("metrics", __name__)
 
 
-@metrics_blueprint.get("/metrics")
+@route(
+    metrics_blueprint,
+    "/metrics",
+    ("GET",),
+    uses="Prometheus metrics of every worker of this server (Authorization: Bearer METRICS_TOKEN when set)",
+    operations=METRICS,
+    keyless=True,  # never behind an API key or a rate limit: it has its own token
+)
 def scrape():
     token = current_app.config["SETTINGS"].metrics_token
     if token:

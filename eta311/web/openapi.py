@@ -171,6 +171,18 @@ PREDICT_MANY = {
         },
     }
 }
+METRICS = {
+    "get": {
+        "security": [{"bearer": []}, {}],  # METRICS_TOKEN as a bearer token; open while it is unset
+        "responses": {
+            "200": {
+                "description": "every worker's metrics in the Prometheus text format 0.0.4",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            "401": _json(_ref("Error"), "METRICS_TOKEN is set and the request did not bring it"),
+        },
+    }
+}
 ECHO_BODY = {
     "type": "object",
     "properties": {
