@@ -14,6 +14,7 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,6 +26,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.mmap_dict import MmapedDict
 
 from eta311.logfmt import annotate
@@ -75,10 +77,10 @@ SERVING = Gauge(
     multiprocess_mode="liveall",
 )
 
-_children: dict[tuple, object] = {}
+_children: dict[tuple, Any] = {}
 
 
-def _child(metric, *labels: str):
+def _child(metric: MetricWrapperBase, *labels: str) -> Any:
     # labels() validates and locks each call; the label sets are few, so keep each child once.
     key = (metric, labels)
     child = _children.get(key)

@@ -83,7 +83,7 @@ metrics_blueprint = Blueprint("metrics", __name__)
     operations=METRICS,
     keyless=True,  # never behind an API key or a rate limit: it has its own token
 )
-def scrape():
+def scrape() -> Response:
     token = current_app.config["SETTINGS"].metrics_token
     if token:
         scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
