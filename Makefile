@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt py
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install services run lint test train bench bench-observability clean
+.PHONY: install services browser run lint test train bench bench-observability clean
 
 install: $(STAMP)
 
@@ -30,7 +30,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install services lint
+# The browser tests drive Debian's own chromium through its chromium-driver (Selenium comes from pip).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: install services browser lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 # Retrain the bundled model from the shared 311 sample (a developer's checkout has ../shared).

@@ -36,6 +36,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     return value
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    """CORS_ORIGINS: origins separated by commas or spaces (scheme://host[:port]), or * for any."""
+    origins = tuple(o.rstrip("/") for o in raw.replace(",", " ").split())
+    for origin in origins:
+        if origin != "*" and ("://" not in origin or origin.count("/") != 2):
+            raise SettingsError(f"CORS_ORIGINS entries look like https://example.org or *, not {origin!r}")
+    return origins
+
+
 @dataclass(frozen=True)
 class Settings:
     # Where the service looks for medians.json and model_card.json first...
@@ -60,6 +69,8 @@ class Settings:
     port: str = "5000"
     # Unset: /metrics is open (a private network or Heroku's metrics drain); set: it needs this bearer token.
     metrics_token: str | None = None
+    # Origins whose pages may call the API from a browser (CORS); empty: none, ("*",): any.
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,4 +108,5 @@ class Settings:
             rate_limit_storage_uri=env.get("RATE_LIMIT_STORAGE_URI") or redis_url,
             port=env.get("PORT") or "5000",
             metrics_token=env.get("METRICS_TOKEN") or None,
+            cors_origins=_origins(env.get("CORS_ORIGINS", "")),
         )

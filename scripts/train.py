@@ -18,15 +18,16 @@ from eta311.storage import LocalStore, open_store  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--data", default="../shared/data/nyc311", help="folder or s3:// address of YYYY-MM-DD.json.gz files"
-    )
+    parser.add_argument("--data", required=True, help="folder or s3:// address of YYYY-MM-DD.json.gz files")
     parser.add_argument(
         "--prefix", default="", help="key prefix of the day files inside --data (raw/ in a pipeline store)"
     )
-    parser.add_argument("--out", default="models", help="folder or s3:// address to publish to")
+    # No default: publishing into models/ replaces the bundled model git tracks, so it must be asked for.
+    parser.add_argument("--out", required=True, help="folder or s3:// address to publish to (models: the bundled one)")
     parser.add_argument("--holdout-days", type=int, default=30)
     args = parser.parse_args(argv)
+    if "://" not in args.data and not Path(args.data, args.prefix).is_dir():
+        parser.error(f"folder not found: {Path(args.data, args.prefix)} (where are the YYYY-MM-DD.json.gz files?)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     started = time.perf_counter()

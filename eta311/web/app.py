@@ -11,6 +11,7 @@ from eta311.errors import ApiError
 from eta311.logfmt import configure_root
 from eta311.settings import Settings
 from eta311.storage import Store, open_store
+from eta311.web.cors import install_cors
 from eta311.web.gate.gate import Gate, build_gate
 from eta311.web.observe import install_observer, metrics_blueprint
 from eta311.web.routes import route_doc
@@ -97,6 +98,7 @@ def create_echo_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = _base_app(settings)
     app.extensions["gate"] = gate = build_gate(settings)
+    install_cors(app, settings.cors_origins)  # before the gate: a preflight carries no key
     install_gate(app, gate, settings)
     app.register_blueprint(echo, url_prefix="/")
     app.register_blueprint(metrics_blueprint)
@@ -106,6 +108,7 @@ def create_echo_app(settings: Settings | None = None) -> Flask:
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
     """The prediction service: /predict, /health, /model, and echo at /echo."""
     from eta311.web.echo import echo
+    from eta311.web.pages import pages
     from eta311.web.predict import predict
 
     settings = settings or Settings.from_env()
@@ -118,8 +121,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         log.warning("no model loaded from %s: only the median route answers", primary.uri)
     app.extensions["model_store"] = models
     app.extensions["gate"] = gate = build_gate(settings)
+    install_cors(app, settings.cors_origins, skip_blueprints={"pages"})  # before the gate: a preflight carries no key
     install_gate(app, gate, settings)
     app.register_blueprint(predict)
+    app.register_blueprint(pages)
     app.register_blueprint(echo, url_prefix="/echo")
     app.register_blueprint(metrics_blueprint)
     return app

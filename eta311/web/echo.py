@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from eta311.web.openapi import ECHO
-from eta311.web.payloads import NO_BODY, echo_message, parse_json
+from eta311.web.payloads import NO_BODY, echo_message
+from eta311.web.request_body import json_body
 from eta311.web.routes import route
 
 echo = Blueprint("echo", __name__)
@@ -20,9 +21,9 @@ echo = Blueprint("echo", __name__)
     strict_slashes=False,
 )
 def echo_message_route() -> Response:
-    has_body = request.method == "POST" and request.content_length
-    document = parse_json(request.get_data(), request.mimetype) if has_body else NO_BODY
-    found, message = echo_message(request.args.to_dict(flat=False), document)
+    args = request.args.to_dict(flat=False)
+    document = NO_BODY if "msg" in args else json_body()  # the query wins where both are given
+    found, message = echo_message(args, document)
     if not found:
         return jsonify({"success": False})
     return jsonify({"response": message, "success": True})

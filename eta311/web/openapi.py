@@ -203,6 +203,17 @@ ECHO = {
     },
 }
 
+# The pages for people (eta311/web/pages.py): HTML, and the files it loads.
+DOCS_PAGE = {"get": {"responses": {"200": {"description": "Swagger UI", "content": {"text/html": {"schema": {}}}}}}}
+PAGE_FILE = {
+    "get": {
+        "parameters": [
+            {"name": "filename", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        ],
+        "responses": {"200": {"description": "the file", "content": {"*/*": {"schema": {}}}}, **_errors(404)},
+    }
+}
+
 
 def _operation(route: ServedRoute, method: str) -> dict[str, Any]:
     summary = "; ".join(route.doc.uses.values())

@@ -9,11 +9,12 @@ from collections import Counter
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from eta311 import __version__
-from eta311.errors import NotFound
+from eta311.errors import BadRequest, NotFound
 from eta311.web import metrics
 from eta311.web import openapi as api
 from eta311.web.estimates import answer, batch_answers
-from eta311.web.payloads import batch_records, parse_json, prediction_request, query_request
+from eta311.web.payloads import NO_BODY, batch_records, parse_json, prediction_request, query_request
+from eta311.web.request_body import json_body
 from eta311.web.routes import route, route_index, served_routes
 from eta311.web.served import ModelStore
 
@@ -26,7 +27,14 @@ def _models() -> ModelStore:
     return current_app.extensions["model_store"]
 
 
-@route(predict, "/", ("GET",), uses="the service, its version and its routes", operations=api.INDEX, keyless=True)
+@route(
+    predict,
+    "/",
+    ("GET",),
+    uses="the service, its version and its routes (a browser asking for HTML gets the estimate page)",
+    operations=api.INDEX,
+    keyless=True,
+)
 def index() -> Response:
     return jsonify({"service": "311 ETA", "version": __version__, "routes": route_index(current_app)})
 
@@ -48,7 +56,20 @@ def _counted(result: dict) -> dict:
 )
 def predict_one(complaint_type: str) -> Response:
     snapshot = _models().snapshot
-    return jsonify(_counted(answer(snapshot, query_request(complaint_type, request.args.to_dict(flat=False)))))
+    return jsonify(_counted(answer(snapshot, query_request(complaint_type, _query_and_body()))))
+
+
+def _query_and_body() -> dict[str, list]:
+    """The query's parameters, plus lat, lon and date from a JSON body (GET with a body, as the seed's clients
+    send): a parameter in the query wins over the same one in the body; the path names the type."""
+    args = request.args.to_dict(flat=False)
+    document = json_body()
+    if document is NO_BODY:
+        return args
+    if not isinstance(document, dict):
+        raise BadRequest('The body must be a JSON object such as {"lat": 40.7, "lon": -73.9, "date": "..."}')
+    from_body = {name: [value] for name, value in document.items() if name != "complaint_type"}
+    return {**from_body, **args}
 
 
 @route(
