@@ -132,10 +132,10 @@ def test_python_entry_file_starts_flasks_development_server(entry, path, answer)
         wait_until_ready(base + path, process)
         got = requests.get(base + path, timeout=5).json()
         assert {name: got.get(name) for name in answer} == answer
+        log = output(process)
+        assert "Running on all addresses (0.0.0.0)" in log, log
     finally:
         stop(process)
-    log = output(process)
-    assert "Running on all addresses (0.0.0.0)" in log, log
 
 
 def run_script(*args: str, cwd=ROOT, env=None) -> subprocess.CompletedProcess:
@@ -167,8 +167,6 @@ def test_keys_script_says_where_keys_live_when_unset():
 def test_the_package_imports_from_any_folder(tmp_path):
     """make install puts eta311 into .venv (editable): a snippet runs from any folder, not just the repo root."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = run_script(
-        "-c", "from eta311.web.payloads import gzip_payload; print(gzip_payload([]))", cwd=tmp_path, env=env
-    )
+    done = run_script("-c", "from eta311.client import gzip_payload; print(gzip_payload([]))", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert gzip.decompress(base64.b64decode(done.stdout)) == b"[]"
