@@ -47,7 +47,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--window-size=1400,900",
+    "--window-size=1400,1000",
 ]
 WAIT_SECONDS = 30  # an upper bound on a loaded machine, not a speed assertion
 CORS_PAGE = """<!doctype html>

@@ -52,6 +52,7 @@ def install_cors(app: Flask, origins: Collection[str], skip_blueprints: Collecti
         if not is_preflight or request.url_rule is None or not applies():
             return None
         response = Response(status=204)
+        del response.headers["Content-Type"]  # no body
         allow = allowed_origin(request.headers.get("Origin"), origins)
         if allow:
             methods = sorted(request.url_rule.methods - {"HEAD"})
@@ -65,7 +66,7 @@ def install_cors(app: Flask, origins: Collection[str], skip_blueprints: Collecti
         if "*" not in origins:
             response.vary.add("Origin")  # caches must not hand one origin's answer to another
         allow = allowed_origin(request.headers.get("Origin"), origins)
-        if allow and applies():
+        if allow and applies() and response.mimetype != "text/html":  # a page is for people, not other sites' scripts
             response.headers["Access-Control-Allow-Origin"] = allow
             response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
         return response
