@@ -1,11 +1,19 @@
 """Gunicorn settings for Heroku and for `make run`; each says why. GUNICORN_CMD_ARGS overrides these."""
 
-import os
-import tempfile
+# gevent (the worker class, below) must patch the standard library before anything else imports
+# it: with preload_app the app (threading, socket, redis, boto3) is imported in the master, before
+# the worker would patch. Patched, the model-store poller is a greenlet and Redis and S3 calls
+# yield instead of blocking.
+from gevent import monkey
 
-from gunicorn import glogging
+monkey.patch_all()
 
-from eta311.logfmt import LogfmtFormatter, configure_root
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+from gunicorn import glogging  # noqa: E402
+
+from eta311.logfmt import LogfmtFormatter, configure_root  # noqa: E402
 
 # Heroku routes to $PORT; locally honcho sets PORT=5000 as `heroku local` would set its own.
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
@@ -13,13 +21,18 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 # The Python buildpack sets WEB_CONCURRENCY to fit the dyno (2 on a 512 MB dyno).
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 
-# Heroku's router streams request bodies unbuffered, so a slow client would hold a sync worker;
-# with threads it holds one thread. Heroku's reference config uses 5 threads, but each request
-# here is CPU-bound under one GIL: more threads only queue behind it and stretch the tail
-# (scripts/bench.py, one core, c=8: p99 33-38 ms with 5 threads, 17 ms with 2, same requests/s).
-# Two keep one slow upload from stalling a worker.
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+# --- Worker class (issue #12: slow clients) ---------------------------------------------------
+# Heroku's router streams request bodies unbuffered and passes slow clients through. A thread per
+# connection (gthread, sync) is held for as long as a client takes to send its headers or body:
+# four clients trickling a header line every 2 s stopped a 2 x 2-thread service outright. gevent
+# holds a greenlet (a few KB) per connection instead, so hundreds of slow sockets cost nothing
+# while the CPU serves everyone else (scripts/chaos.py: slow headers and slow bodies). Requests
+# here are CPU-bound under one GIL either way, so threads added no throughput
+# (scripts/bench.py). The subclass adds a drain on SIGTERM that fails no request (see its doc).
+worker_class = "eta311.web.worker.DrainingGeventWorker"
+# Connections each worker holds at once, slow ones included; past it the listener queues them.
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
+# The standard library is patched by gevent at the top of this file (see there).
 
 # Router 2.0 keeps idle connections to dynos for 90 s; closing ours first would race its reuse.
 keepalive = 95

@@ -13,6 +13,7 @@ from eta311.errors import BadRequest, NotFound
 from eta311.web import metrics
 from eta311.web import openapi as api
 from eta311.web.estimates import answer, batch_answers
+from eta311.web.offload import off_loop
 from eta311.web.payloads import NO_BODY, batch_records, parse_json, prediction_request, query_request
 from eta311.web.request_body import json_body
 from eta311.web.routes import route, route_index, served_routes
@@ -89,7 +90,7 @@ def predict_many() -> Response:
     # Batches are CPU-bound under one GIL: running several at once in a worker adds no throughput,
     # only memory (about 10 MB each at 10,000 rows). One at a time per worker; the rest queue.
     with BATCH_SLOT if len(rows) > SMALL_BATCH_ROWS else contextlib.nullcontext():
-        answers = batch_answers(snapshot, rows, prediction_request)
+        answers = off_loop(batch_answers, snapshot, rows, prediction_request)
         kinds = Counter(a.get("model") for a in answers)
         failed = kinds.pop(None, 0)
         metrics.predicted("model", snapshot.model_version, kinds["gbm"], "batch")
