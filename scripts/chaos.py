@@ -12,6 +12,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -105,6 +106,7 @@ class Service:
             except ProcessLookupError:
                 pass
         Path(self.log.name).unlink(missing_ok=True)
+        shutil.rmtree(self.store, ignore_errors=True)
 
     def __enter__(self) -> Service:
         return self
