@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "--cell-degrees", type=float, default=0.0025, help="width of a grid cell in degrees of longitude"
     )
     parser.add_argument("--min-requests", type=int, default=2, help="requests a cell needs to be drawn")
+    parser.add_argument("--out", default=str(STATIC), help="folder to write map.svg and map.json to")
     args = parser.parse_args(argv)
     if "://" not in args.data and not Path(args.data).is_dir():
         parser.error(f"folder not found: {args.data}")
@@ -107,9 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     drawing = svg(found, args.min_requests, width, height, args.cell_degrees, cell_lat)
     grid = {"west": WEST, "north": NORTH, "cell_lon": args.cell_degrees, "cell_lat": round(cell_lat, 9)}
     grid |= {"width": width, "height": height}
-    STATIC.mkdir(parents=True, exist_ok=True)
-    (STATIC / "map.svg").write_text(drawing)
-    (STATIC / "map.json").write_text(json.dumps(grid, indent=1) + "\n")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "map.svg").write_text(drawing)
+    (out / "map.json").write_text(json.dumps(grid, indent=1) + "\n")
     drawn = sum(1 for c in found.values() if sum(c.values()) >= args.min_requests)
     print(f"map.svg: {drawn} cells of {width}x{height}, {len(drawing) / 1024:.0f} KiB; map.json: the grid")
     return 0

@@ -14,9 +14,11 @@ import signal
 import tempfile
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import live
 import pytest
@@ -180,11 +182,14 @@ def test_page_picks_a_type_clicks_the_map_and_shows_the_estimate(service, browse
     lon = float(browser.find_element(By.ID, "lon").get_attribute("value"))
     assert abs(lat - 40.6366) < 0.005 and abs(lon - -73.9517) < 0.005, (lat, lon)
     when = browser.find_element(By.ID, "when").get_attribute("value")  # the default: now, in New York
+    new_york = ZoneInfo("America/New_York")
+    shown = datetime.strptime(when, "%Y-%m-%dT%H:%M").replace(tzinfo=new_york)
+    assert abs(datetime.now(new_york) - shown) < timedelta(minutes=15), when  # New York's clock, not UTC
 
     browser.find_element(By.ID, "api-key").send_keys(key)
     browser.find_element(By.ID, "submit").click()
     wait(browser, lambda d: d.find_element(By.ID, "result").get_attribute("data-hours"))
-    shown = float(browser.find_element(By.ID, "result").get_attribute("data-hours"))
+    hours = float(browser.find_element(By.ID, "result").get_attribute("data-hours"))
 
     direct = requests.get(
         f"{base}/predict/noise - residential",
@@ -192,7 +197,7 @@ def test_page_picks_a_type_clicks_the_map_and_shows_the_estimate(service, browse
         headers={"x-api-key": key},
         timeout=10,
     ).json()
-    assert shown == direct["estimated_time"]
+    assert hours == direct["estimated_time"]
     assert browser.find_element(By.ID, "version").text == direct["model_version"]
     assert browser.find_element(By.ID, "interval").text.count(" to ") == 1
     median = requests.get(f"{base}/predict/residential", headers={"x-api-key": key}, timeout=10).json()

@@ -13,8 +13,6 @@ import requests
 from live import ROOT, free_port, output, spawn, stop, wait_until_ready
 from test_api import real_png
 
-from eta311.web.pages import prefers_html
-
 BROOKLYN = {"lat": 40.636626, "lon": -73.951694, "date": "2019-06-08 00:00:09"}
 
 
@@ -72,49 +70,6 @@ def test_predict_body_is_checked_like_the_query(client, body, field):
 def test_predict_body_must_be_an_object(client):
     reply = client.get("/predict/residential", json=[1, 2])
     assert reply.status_code == 400 and "JSON object" in reply.get_json()["problem"]
-
-
-# --- / for people and for programs ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "accept, html",
-    [
-        (None, False),
-        ("*/*", False),
-        ("application/json", False),
-        ("application/json, text/html;q=0.5", False),
-        ("text/html", True),
-        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", True),  # Chromium's
-    ],
-)
-def test_index_is_json_unless_html_is_preferred(app, client, accept, html):
-    headers = {"Accept": accept} if accept else {}
-    reply = client.get("/", headers=headers)
-    assert reply.mimetype == ("text/html" if html else "application/json")
-    assert "Accept" in reply.headers["Vary"]
-    with app.test_request_context("/", headers=headers):
-        assert prefers_html() is html
-
-
-def test_page_lists_the_model_types_and_holds_a_strict_policy(app, client):
-    page = client.get("/", headers={"Accept": "text/html"})
-    policy = page.headers["Content-Security-Policy"]
-    assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy
-    text = page.get_data(as_text=True)
-    card = client.get("/model").get_json()
-    assert text.count("<option ") == len(card["complaint_types"])
-    assert "<script>" not in text and " style=" not in text and " on" + "click=" not in text
-    for asset in ("/static/page.js", "/static/page.css", "/static/map.svg"):
-        assert asset in text and client.get(asset).status_code == 200
-
-
-def test_docs_serve_swagger_ui_from_the_package_and_nothing_else(client):
-    page = client.get("/docs")
-    assert page.status_code == 200 and "/docs/swagger-ui-bundle.js" in page.get_data(as_text=True)
-    assert client.get("/docs/swagger-ui-bundle.js").data.startswith(b"/*!")
-    assert client.get("/docs/index.html").status_code == 404  # only the files the page loads
-    assert client.get("/docs/../../../etc/passwd").status_code == 404
 
 
 # --- entry files and scripts ------------------------------------------------------------------------
