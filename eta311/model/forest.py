@@ -10,6 +10,32 @@ FEATURE_SPAN = 1e6  # wider than any feature's range: seconds in a day (86,400) 
 FEATURE_LIMIT = 4e5
 
 
+def representable_keys(split_keys: np.ndarray, node_feature: np.ndarray, feature_shift: np.ndarray) -> np.ndarray:
+    """The split keys with infinite thresholds made finite, or a ValueError for a threshold the walk
+    cannot represent.
+
+    Features are clipped to +-FEATURE_LIMIT before the search, so a finite threshold at or beyond it
+    would silently compare wrong. An infinite one (scikit-learn's split of missing values against
+    all others) only has to sort past every clipped value: +inf becomes FEATURE_LIMIT, -inf just
+    below -FEATURE_LIMIT. Left infinite, it would break the sorted order of the shifted keys.
+    """
+    thresholds = split_keys - feature_shift[node_feature]
+    finite = np.isfinite(thresholds)
+    too_wide = finite & (np.abs(thresholds) >= FEATURE_LIMIT)
+    if too_wide.any():
+        at = np.flatnonzero(too_wide)[0]
+        raise ValueError(
+            f"feature {node_feature[at]} splits at {thresholds[at]:g}, outside the +-{FEATURE_LIMIT:g} the compiled"
+            f" forest represents ({too_wide.sum()} such thresholds); scale that feature before training"
+        )
+    thresholds = np.where(thresholds == np.inf, FEATURE_LIMIT, thresholds)
+    thresholds = np.where(thresholds == -np.inf, -FEATURE_LIMIT - 1, thresholds)
+    keys = thresholds + feature_shift[node_feature]
+    if not (np.diff(keys) >= 0).all():  # also catches NaN thresholds
+        raise ValueError("split keys are not in (feature, threshold) order")
+    return keys
+
+
 class CompiledForest:
     """Several boosted regressors walked together, one tree level per numpy step.
 
@@ -37,13 +63,23 @@ class CompiledForest:
         for name in self.ARRAYS:
             setattr(self, name, np.asarray(arrays[name]))
         self.n_splits = len(self.split_keys)
+        self.n_features = len(self.block_sizes)
         self.depth = int(depth)
-        # Each node's feature and missing-value direction; leaves get feature 0 and never move.
+        # The walk runs on doubled node ids (2 * node), so one step is a single take: child of d is
+        # walk_children[d + went_right]. Each split node reads its row's limit from a slot per
+        # (feature, missing direction): a row missing that feature sets the slot's limit so that
+        # every node goes its learned missing way, and no step needs a separate NaN branch.
         n_nodes = len(self.value)
-        self.node_feature = np.zeros(n_nodes, dtype=np.intp)
-        self.node_feature[: self.n_splits] = np.repeat(np.arange(len(self.block_sizes)), self.block_sizes)
-        self.node_missing_right = np.zeros(n_nodes, dtype=bool)
-        self.node_missing_right[: self.n_splits] = self.missing_right
+        node_feature = np.repeat(np.arange(self.n_features), self.block_sizes)
+        self.split_keys = representable_keys(self.split_keys, node_feature, self.feature_shift)
+        self._beyond_every_node = 2 * n_nodes
+        slot = np.zeros(n_nodes, dtype=np.intp)  # leaves read slot 0 and go nowhere either way
+        slot[: self.n_splits] = 2 * node_feature + self.missing_right.astype(np.intp)
+        self.walk_slot = np.repeat(slot, 2)
+        self.walk_children = 2 * self.children.astype(np.intp)
+        self.walk_value = np.repeat(self.value.astype(np.float64), 2)
+        self.walk_roots = 2 * self.roots.astype(np.intp)
+        self.tree_blocks = self.tree_blocks.astype(np.intp)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in self.ARRAYS}
@@ -105,27 +141,44 @@ class CompiledForest:
 
     def predict(self, features: np.ndarray, chunk_rows: int = 256) -> np.ndarray:
         """Raw predictions, shape (rows, estimators), equal to each estimator's predict()."""
+        if len(features) == 1:
+            return self.predict_row(features[0])[None, :]
         if len(features) <= chunk_rows:
             return self._predict_chunk(features)
         parts = [self._predict_chunk(features[i : i + chunk_rows]) for i in range(0, len(features), chunk_rows)]
         return np.concatenate(parts)
 
-    def _predict_chunk(self, features: np.ndarray) -> np.ndarray:
-        rows, n_features = features.shape
-        # Per row and feature, how many of the feature's sorted thresholds lie strictly below the
-        # value: a split node sends the row right exactly when its position is under that limit.
+    def _slot_limits(self, features: np.ndarray) -> np.ndarray:
+        """Per row, each slot's limit on doubled node ids: a split node goes right exactly when its
+        doubled id is below its slot's limit. Present features: twice the number of the feature's
+        thresholds below the value. Missing ones: 0 for nodes that send missing values left, and
+        above every id for those that send them right."""
         keys = np.clip(features, -FEATURE_LIMIT, FEATURE_LIMIT) + self.feature_shift
-        limits = np.searchsorted(self.split_keys, keys).ravel()
-        missing = np.isnan(features).ravel()
-        any_missing = missing.any()
-        row_start = (np.arange(rows) * n_features)[:, None] if rows > 1 else 0
-        node = self.roots  # broadcasts to (rows, trees) at the first step
+        limits = np.repeat(2 * np.searchsorted(self.split_keys, keys), 2, axis=-1)
+        missing = np.isnan(features)
+        if missing.any():
+            limits[..., 0::2][missing] = 0
+            limits[..., 1::2][missing] = self._beyond_every_node
+        return limits
+
+    def predict_row(self, row: np.ndarray) -> np.ndarray:
+        """One row's raw predictions, shape (estimators,): the walk of every tree at once, a handful of
+        numpy calls on arrays as long as the forest has trees (a request's latency path)."""
+        limits = self._slot_limits(row)
+        slots, children = self.walk_slot, self.walk_children
+        node = self.walk_roots
         for _ in range(self.depth):
-            at = self.node_feature.take(node) + row_start
-            right = node < limits.take(at)
-            if any_missing:
-                right = np.where(missing.take(at), self.node_missing_right.take(node), right)
+            node = children.take(node + (node < limits.take(slots.take(node))))
+        return np.add.reduceat(self.walk_value.take(node), self.tree_blocks) + self.baseline
+
+    def _predict_chunk(self, features: np.ndarray) -> np.ndarray:
+        rows = len(features)
+        limits = self._slot_limits(features).ravel()
+        row_start = (np.arange(rows) * (2 * self.n_features))[:, None]
+        slots, children = self.walk_slot, self.walk_children
+        node = self.walk_roots  # broadcasts to (rows, trees) at the first step
+        for _ in range(self.depth):
             # Leaves point to themselves, so rows that arrive early wait there.
-            node = self.children.take(2 * node + right)
-        leaf_values = np.atleast_2d(self.value.take(node))
+            node = children.take(node + (node < limits.take(slots.take(node) + row_start)))
+        leaf_values = np.atleast_2d(self.walk_value.take(node))
         return np.add.reduceat(leaf_values, self.tree_blocks, axis=1) + self.baseline

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import orjson
+from flask import Response
 
 from eta311.errors import ApiError, Unavailable, UnknownComplaintType
-from eta311.web.payloads import PredictionRequest
+from eta311.model.features import parse_timestamps
+from eta311.web.payloads import CheckedRows, PredictionRequest, check_records
 from eta311.web.served import Snapshot
+
+
+def json_response(body: Any) -> Response:
+    """An answer as JSON (orjson: answers hold only str, float, int, None, lists and dicts); a newline ends it as jsonify's."""
+    return Response(orjson.dumps(body, option=orjson.OPT_APPEND_NEWLINE), mimetype="application/json")
 
 
 def median_answer(snapshot: Snapshot, complaint_type: str) -> dict:
@@ -25,35 +33,52 @@ def median_answer(snapshot: Snapshot, complaint_type: str) -> dict:
     }
 
 
-def model_answers(snapshot: Snapshot, requests: Sequence[PredictionRequest]) -> list[dict]:
-    """The model's estimates for many requests in one vectorised pass."""
+def estimates(
+    snapshot: Snapshot,
+    complaint_types: Sequence[str],
+    lats: Sequence[float | None],
+    lons: Sequence[float | None],
+    stamps: Sequence[np.datetime64],
+) -> list[dict]:
+    """The model's estimates for columns of checked requests (dates parsed), in one vectorised pass."""
     model = snapshot.model
     if model is None:
         raise Unavailable("No model is loaded; GET /predict/<complaint_type> without lat, lon and date still answers")
-    if not requests:
+    if not complaint_types:
         return []
     nan = float("nan")
     features = model.features(
-        [r.complaint_type for r in requests],
-        [nan if r.lat is None else r.lat for r in requests],
-        [nan if r.lon is None else r.lon for r in requests],
-        [r.date for r in requests],
+        complaint_types,
+        [nan if v is None else v for v in lats],
+        [nan if v is None else v for v in lons],
+        np.array(stamps, dtype="datetime64[ms]"),
     )
     hours = np.round(model.predict_matrix(features), 2).tolist()
-    answers = []
-    for request, (low, mid, high) in zip(requests, hours):
-        answers.append(
-            {
-                "status": "success",
-                "complaint_type": request.complaint_type,
-                "estimated_time": mid,
-                "interval": {"low": low, "high": high, "coverage": 0.8},
-                "fallbacks": model.fallbacks(request.complaint_type, request.lat, request.lon),
-                "model": "gbm",
-                "model_version": snapshot.model_version,
-            }
-        )
-    return answers
+    version = snapshot.model_version
+    return [
+        {
+            "status": "success",
+            "complaint_type": complaint_type,
+            "estimated_time": mid,
+            "interval": {"low": low, "high": high, "coverage": 0.8},
+            "fallbacks": model.fallbacks(complaint_type, lat, lon),
+            "model": "gbm",
+            "model_version": version,
+        }
+        for complaint_type, lat, lon, (low, mid, high) in zip(complaint_types, lats, lons, hours)
+    ]
+
+
+def model_answers(snapshot: Snapshot, requests: Sequence[PredictionRequest]) -> list[dict]:
+    """The model's estimates for many requests in one vectorised pass."""
+    return estimates(
+        snapshot,
+        [r.complaint_type for r in requests],
+        [r.lat for r in requests],
+        [r.lon for r in requests],
+        # A request built without the checks (in code, not from a client) still has its date parsed.
+        [parse_timestamps([r.date])[0] if r.stamp is None else r.stamp for r in requests],
+    )
 
 
 def answer(snapshot: Snapshot, request: PredictionRequest) -> dict:
@@ -62,26 +87,22 @@ def answer(snapshot: Snapshot, request: PredictionRequest) -> dict:
     return median_answer(snapshot, request.complaint_type)
 
 
-def batch_answers(snapshot: Snapshot, rows: Sequence[Any], check: Callable[[Any], PredictionRequest]) -> list[dict]:
+def batch_answers(snapshot: Snapshot, rows: Sequence[Any]) -> list[dict]:
     """One answer per row, in order; a bad row is a failure at its index and its neighbours still answer."""
+    checked: CheckedRows = check_records(rows)
     answers: list[dict | None] = [None] * len(rows)
-    for_model: list[tuple[int, PredictionRequest]] = []
-    for index, row in enumerate(rows):
+    for index, error in checked.failures:
+        answers[index] = {**error.body(), "index": index}
+    for index, complaint_type in zip(checked.median_rows, checked.median_types):
         try:
-            if not isinstance(row, dict):
-                raise ApiError("Each record must be a JSON object")
-            request = check(row)
-            if request.wants_model:
-                for_model.append((index, request))
-            else:
-                answers[index] = median_answer(snapshot, request.complaint_type)
+            answers[index] = median_answer(snapshot, complaint_type)
         except ApiError as error:
             answers[index] = {**error.body(), "index": index}
-    if for_model:
+    if checked.model_rows:
         try:
-            estimates = model_answers(snapshot, [r for _, r in for_model])
+            found = estimates(snapshot, checked.complaint_types, checked.lats, checked.lons, checked.stamps)
         except ApiError as error:
-            estimates = [error.body() for _ in for_model]
-        for (index, _), estimate in zip(for_model, estimates):
-            answers[index] = estimate if estimate["status"] == "success" else {**estimate, "index": index}
+            found = [{**error.body(), "index": index} for index in checked.model_rows]
+        for index, estimate in zip(checked.model_rows, found):
+            answers[index] = estimate
     return answers  # type: ignore[return-value]

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from eta311.errors import BadRequest, InvalidField, PayloadTooLarge, UnsupportedMediaType
+import numpy as np
+
+from eta311.errors import ApiError, BadRequest, InvalidField, PayloadTooLarge, UnsupportedMediaType
 from eta311.model.complaints import canonical_type
-from eta311.model.features import is_valid_timestamp
+from eta311.model.features import parse_timestamp, parse_timestamps
 
 # A generous box around the five boroughs: a point outside it is a typo or swapped lat/lon.
 LATITUDE_RANGE = (40.45, 40.95)
@@ -21,6 +24,9 @@ LONGITUDE_RANGE = (-74.30, -73.65)
 RECORD_FIELDS = ("complaint_type", "lat", "lon", "date")
 QUERY_FIELDS = ("lat", "lon", "date")
 MAX_TYPE_LENGTH = 120
+_RECORD_FIELD_SET = frozenset(RECORD_FIELDS)
+# Batches repeat a few dozen types thousands of times: fold each spelling once.
+_canonical_type = functools.lru_cache(maxsize=4096)(canonical_type)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class PredictionRequest:
     lat: float | None = None
     lon: float | None = None
     date: str | None = None
+    # The date as the check parsed it (datetime64[ms]), so the model does not parse it again.
+    stamp: np.datetime64 | None = field(default=None, compare=False, repr=False)
 
     @property
     def wants_model(self) -> bool:
@@ -85,7 +93,7 @@ def _coordinate(value: object, field: str, bounds: tuple[float, float]) -> float
         raise InvalidField(field, f"{field} must be a number")
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an integer past float range (JSON allows any length)
         raise InvalidField(field, f"{field} must be a number, not {value!r}") from None
     if not math.isfinite(number):
         raise InvalidField(field, f"{field} must be a finite number")
@@ -99,13 +107,17 @@ def _complaint_type(value: object) -> str:
         raise InvalidField("complaint_type", "complaint_type must be a non-empty string")
     if len(value) > MAX_TYPE_LENGTH:
         raise InvalidField("complaint_type", f"complaint_type must be at most {MAX_TYPE_LENGTH} characters")
-    return canonical_type(value)
+    return _canonical_type(value)
 
 
-def _date(value: object) -> str:
-    if not isinstance(value, str) or not is_valid_timestamp(value.strip()):
-        raise InvalidField("date", "date must look like 2019-06-08 00:00:09 (New York local time)")
-    return value.strip()
+DATE_PROBLEM = "date must look like 2019-06-08 00:00:09 (New York local time)"
+
+
+def _date(value: object) -> tuple[str, np.datetime64]:
+    stamp = parse_timestamp(value.strip()) if isinstance(value, str) else None
+    if stamp is None or np.isnat(stamp):
+        raise InvalidField("date", DATE_PROBLEM)
+    return value.strip(), stamp
 
 
 def prediction_request(values: Mapping[str, object], allowed: Sequence[str] = RECORD_FIELDS) -> PredictionRequest:
@@ -120,12 +132,93 @@ def prediction_request(values: Mapping[str, object], allowed: Sequence[str] = RE
         raise InvalidField(missing, "lat and lon must be given together")
     if lat is not None and date is None:
         raise InvalidField("date", "date is required with lat and lon")
-    return PredictionRequest(
-        complaint_type,
-        None if lat is None else _coordinate(lat, "lat", LATITUDE_RANGE),
-        None if lon is None else _coordinate(lon, "lon", LONGITUDE_RANGE),
-        None if date is None else _date(date),
-    )
+    lat = None if lat is None else _coordinate(lat, "lat", LATITUDE_RANGE)
+    lon = None if lon is None else _coordinate(lon, "lon", LONGITUDE_RANGE)
+    if date is None:
+        return PredictionRequest(complaint_type, lat, lon)
+    return PredictionRequest(complaint_type, lat, lon, *_date(date))
+
+
+@dataclass
+class CheckedRows:
+    """A batch checked column by column: the rows the model answers, those the medians answer, and failures."""
+
+    model_rows: list[int] = field(default_factory=list)
+    complaint_types: list[str] = field(default_factory=list)
+    lats: list[float | None] = field(default_factory=list)
+    lons: list[float | None] = field(default_factory=list)
+    stamps: list[np.datetime64] = field(default_factory=list)
+    median_rows: list[int] = field(default_factory=list)
+    median_types: list[str] = field(default_factory=list)
+    failures: list[tuple[int, ApiError]] = field(default_factory=list)
+
+    def add(self, index: int, request: PredictionRequest) -> None:
+        if request.wants_model:
+            self.model_rows.append(index)
+            self.complaint_types.append(request.complaint_type)
+            self.lats.append(request.lat)
+            self.lons.append(request.lon)
+            self.stamps.append(request.stamp)
+        else:
+            self.median_rows.append(index)
+            self.median_types.append(request.complaint_type)
+
+
+def _in_range(values: list[float | None], bounds: tuple[float, float]) -> np.ndarray:
+    numbers = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    given = np.array([v is not None for v in values], dtype=bool)
+    return ~given | ((numbers >= bounds[0]) & (numbers <= bounds[1]))
+
+
+def check_records(rows: Sequence[Any]) -> CheckedRows:
+    """Every row of a batch checked as prediction_request checks one record, the usual shapes in bulk.
+
+    A row in the usual shape (a JSON object with a string type, float coordinates or none, and a
+    string date) is gathered with a few type tests, and its coordinates and date are then checked
+    for the whole batch at once. Any other row, and any that fails a bulk check, goes through
+    prediction_request itself, so a failure names the same field with the same message.
+    """
+    checked, slow = CheckedRows(), []
+    gathered: list[int] = []
+    kinds: list[str] = []
+    lats: list[float | None] = []
+    lons: list[float | None] = []
+    dates: list[str] = []
+    for index, row in enumerate(rows):
+        if type(row) is dict and row.keys() <= _RECORD_FIELD_SET:
+            kind, lat, lon, date = row.get("complaint_type"), row.get("lat"), row.get("lon"), row.get("date")
+            if type(kind) is str and len(kind) <= MAX_TYPE_LENGTH and kind.strip():
+                plain = (lat is None and lon is None) or (type(lat) is float and type(lon) is float)
+                if plain and date is None and lat is None:
+                    checked.median_rows.append(index)
+                    checked.median_types.append(_canonical_type(kind))
+                    continue
+                if plain and type(date) is str:
+                    gathered.append(index)
+                    kinds.append(_canonical_type(kind))
+                    lats.append(lat)
+                    lons.append(lon)
+                    dates.append(date.strip())
+                    continue
+        slow.append(index)
+    if gathered:
+        stamps = parse_timestamps(dates)
+        fine = _in_range(lats, LATITUDE_RANGE) & _in_range(lons, LONGITUDE_RANGE) & ~np.isnat(stamps)
+        keep = fine.tolist() if not fine.all() else None
+        checked.model_rows = gathered if keep is None else [v for v, ok in zip(gathered, keep) if ok]
+        checked.complaint_types = kinds if keep is None else [v for v, ok in zip(kinds, keep) if ok]
+        checked.lats = lats if keep is None else [v for v, ok in zip(lats, keep) if ok]
+        checked.lons = lons if keep is None else [v for v, ok in zip(lons, keep) if ok]
+        checked.stamps = list(stamps if keep is None else stamps[fine])
+        slow += [] if keep is None else [v for v, ok in zip(gathered, keep) if not ok]
+    for index in slow:
+        try:
+            if not isinstance(rows[index], dict):
+                raise ApiError("Each record must be a JSON object")
+            checked.add(index, prediction_request(rows[index]))
+        except ApiError as error:
+            checked.failures.append((index, error))
+    return checked
 
 
 def query_request(complaint_type: str, args: Mapping[str, Sequence[str]]) -> PredictionRequest:

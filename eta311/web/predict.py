@@ -12,7 +12,7 @@ from eta311 import __version__
 from eta311.errors import BadRequest, NotFound
 from eta311.web import metrics
 from eta311.web import openapi as api
-from eta311.web.estimates import answer, batch_answers
+from eta311.web.estimates import answer, batch_answers, json_response
 from eta311.web.offload import off_loop
 from eta311.web.payloads import NO_BODY, batch_records, parse_json, prediction_request, query_request
 from eta311.web.request_body import json_body
@@ -57,7 +57,7 @@ def _counted(result: dict) -> dict:
 )
 def predict_one(complaint_type: str) -> Response:
     snapshot = _models().snapshot
-    return jsonify(_counted(answer(snapshot, query_request(complaint_type, _query_and_body()))))
+    return json_response(_counted(answer(snapshot, query_request(complaint_type, _query_and_body()))))
 
 
 def _query_and_body() -> dict[str, list]:
@@ -86,16 +86,16 @@ def predict_many() -> Response:
     rows, is_batch = batch_records(document, settings.max_batch_rows, settings.max_decoded_bytes)
     snapshot = _models().snapshot
     if not is_batch:
-        return jsonify(_counted(answer(snapshot, prediction_request(rows[0]))))
+        return json_response(_counted(answer(snapshot, prediction_request(rows[0]))))
     # Batches are CPU-bound under one GIL: running several at once in a worker adds no throughput,
     # only memory (about 10 MB each at 10,000 rows). One at a time per worker; the rest queue.
     with BATCH_SLOT if len(rows) > SMALL_BATCH_ROWS else contextlib.nullcontext():
-        answers = off_loop(batch_answers, snapshot, rows, prediction_request)
+        answers = off_loop(batch_answers, snapshot, rows)
         kinds = Counter(a.get("model") for a in answers)
         failed = kinds.pop(None, 0)
         metrics.predicted("model", snapshot.model_version, kinds["gbm"], "batch")
         metrics.predicted("medians", snapshot.medians_version, kinds["medians"], "batch")
-        response = jsonify(
+        response = json_response(
             {
                 "status": "success",
                 "count": len(answers),

@@ -61,6 +61,11 @@ class Gate:
     def keys_required(self) -> bool:
         return self.keys is not None
 
+    @property
+    def admits_everyone(self) -> bool:
+        """True when admit() passes every request and adds no headers: no keys, and no limit on keyless clients."""
+        return self.keys is None and (self.limiter is None or self.anonymous_plan is None)
+
     def redis_status(self) -> str | None:
         """ok / unreachable for /health, when Redis is configured (one PING on the shared client)."""
         if self.redis is None:

@@ -1,0 +1,68 @@
+"""Batch rows checked in bulk decide exactly as one record checked alone."""
+
+import numpy as np
+
+from eta311.errors import ApiError
+from eta311.web.payloads import check_records, prediction_request
+
+ROWS = [
+    {"complaint_type": "Noise - Residential", "lat": 40.7, "lon": -73.9, "date": "2019-06-08 00:00:09"},
+    {"complaint_type": "rodent", "date": " 2019-06-08T10:00:00.000 "},  # no coordinates, padded date
+    {"complaint_type": "Rodent"},  # median only
+    {"complaint_type": "rodent", "lat": "40.7", "lon": "-73.9", "date": "2019-06-08"},  # strings, as Socrata sends
+    {"complaint_type": "rodent", "lat": 40, "lon": -74, "date": "2019-06-08"},  # integers
+    {"complaint_type": "rodent", "lat": 41.7, "lon": -73.9, "date": "2019-06-08"},  # outside NYC
+    {"complaint_type": "rodent", "lat": 40.7, "lon": -75.0, "date": "2019-06-08"},
+    {"complaint_type": "rodent", "lat": float("inf"), "lon": -73.9, "date": "2019-06-08"},
+    {"complaint_type": "rodent", "lat": 40.7, "lon": -73.9},  # coordinates need a date
+    {"complaint_type": "rodent", "lat": 40.7, "date": "2019-06-08"},  # lat without lon
+    {"complaint_type": "rodent", "date": "2019-06-08T25:00:00"},  # no such hour
+    {"complaint_type": "rodent", "date": "June 8th"},
+    {"complaint_type": "rodent", "date": 20190608},
+    {"complaint_type": "   ", "date": "2019-06-08"},
+    {"complaint_type": "x" * 121},
+    {"complaint_type": 7},
+    {"complaint_type": "rodent", "when": "2019-06-08"},  # unknown field
+    {"complaint_type": "rodent", "lat": True, "lon": -73.9, "date": "2019-06-08"},
+    {"complaint_type": "rodent", "lat": 10**400, "lon": -73.9, "date": "2019-06-08"},  # past float range
+    ["not", "an", "object"],
+    None,
+    {},
+]
+
+
+def alone(row: object) -> tuple[str, object]:
+    try:
+        if not isinstance(row, dict):
+            raise ApiError("Each record must be a JSON object")
+        request = prediction_request(row)
+    except ApiError as error:
+        return "failed", error.body()
+    if not request.wants_model:
+        return "median", request.complaint_type
+    lat, lon = (np.nan if v is None else v for v in (request.lat, request.lon))
+    return "model", (request.complaint_type, lat, lon, request.stamp)
+
+
+def test_bulk_checks_decide_every_row_as_prediction_request_does():
+    rows = ROWS * 3  # a batch large enough that the bulk path carries most rows
+    checked = check_records(rows)
+    decided: dict[int, tuple[str, object]] = {}
+    for index, error in checked.failures:
+        decided[index] = ("failed", error.body())
+    for index, kind in zip(checked.median_rows, checked.median_types):
+        decided[index] = ("median", kind)
+    for index, kind, lat, lon, stamp in zip(
+        checked.model_rows, checked.complaint_types, checked.lats, checked.lons, checked.stamps
+    ):
+        lat, lon = (np.nan if v is None else v for v in (lat, lon))
+        decided[index] = ("model", (kind, lat, lon, stamp))
+    assert sorted(decided) == list(range(len(rows)))
+    for index, row in enumerate(rows):
+        got, expected = decided[index], alone(row)
+        assert got[0] == expected[0], (row, got, expected)
+        if got[0] == "model":
+            np.testing.assert_equal(got[1], expected[1])
+        else:
+            assert got[1] == expected[1], row
+    assert (len(checked.model_rows), len(checked.median_rows), len(checked.failures)) == (3 * 3, 3 * 1, 3 * 18)
