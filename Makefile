@@ -42,10 +42,25 @@ test: install services browser lint
 train: install
 	$(BIN)/python scripts/train.py --data ../shared/data/nyc311 --out models
 
-# Serving figures against a bare Flask floor (wrk from Debian); writes bench/results.txt. Not part of `make test`.
-bench: install
-	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+# Serving figures against a bare Flask floor (wrk from Debian); writes bench/results.txt and the
+# README's speed block from the same run (about five minutes). Not part of `make test`.
+bench: install wrk
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/bench.py
+
+wrk:
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+
+# The seed's stack (Flask + pandas + a pickled 100-tree random forest) beside this service; writes
+# bench/peers.txt. Its own environment, outside .venv; its forest trains on the shared 311 sample
+# when this checkout has ../shared beside it, else on the committed fixture days. Not part of `make test`.
+PEERS := .venv-peers
+SEED_DATA ?= $(firstword $(wildcard ../shared/data/nyc311) tests/fixtures/nyc311)
+PEER_PACKAGES := flask==3.1.3 gunicorn==27.0.1 numpy==2.4.6 scipy==1.17.1 scikit-learn==1.9.1 pandas==3.1.1
+
+bench-peers: install wrk
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --disable-pip-version-check $(PEER_PACKAGES)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/bench_peers.py --data $(SEED_DATA)
 
 # What metrics and logs cost to serve: this checkout against the commit before them, interleaved with the floor (~2 min).
 bench-observability: install
@@ -53,4 +68,4 @@ bench-observability: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/bench_observability.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(PEERS) .pytest_cache

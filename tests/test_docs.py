@@ -87,3 +87,10 @@ def test_readme_commands_exist_in_makefile():
     makefile = (ROOT / "Makefile").read_text()
     for target in ("install", "run", "test"):
         assert f"make {target}" in README and re.search(rf"^{target}:", makefile, re.M)
+
+
+def test_readme_speed_block_is_the_latest_bench_results():
+    # `make bench` writes both from one run; a hand edit to either shows here.
+    block = README.split("<!-- bench:start -->\n", 1)[1].split("<!-- bench:end -->", 1)[0]
+    assert block.startswith("```text\n") and block.endswith("```\n"), block[:200]
+    assert block[len("```text\n") : -len("```\n")] == (ROOT / "bench" / "results.txt").read_text()
