@@ -30,8 +30,8 @@ def transform(frame: pd.DataFrame, noise_types: list[str]) -> pd.DataFrame:
         {
             "latitude": pd.to_numeric(frame["latitude"], errors="coerce").fillna(0.0),
             "longitude": pd.to_numeric(frame["longitude"], errors="coerce").fillna(0.0),
-            "day_of_week": created.dt.dayofweek,
-            "day_of_year": created.dt.dayofyear,
+            "day_of_week": created.dt.day_of_week,
+            "day_of_year": created.dt.day_of_year,
             "seconds": created.dt.hour * 3600 + created.dt.minute * 60 + created.dt.second,
         }
     )
