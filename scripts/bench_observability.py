@@ -2,9 +2,13 @@
 
 The earlier commit runs from a temporary git worktree (its own code and gunicorn.conf.py, this
 checkout's .venv). The floor, the service before and the service now run side by side on the
-server core, and their wrk runs interleave in rounds (the order of before/now alternating), so a
-shared host that drifts in speed moves all three alike; each run is taken as a ratio to the floor
-run of its own round, and the medians over rounds are reported. Writes bench/observability.txt.
+server core. Two ways, because this host is shared and drifts in speed by tens of percent:
+- one after the other: each round runs the floor, then before and now back to back (their order
+  alternating); each round's now/before ratio is one figure, and the median over rounds is reported;
+- at once: wrk drives before and now together, so whatever else the host does hits both alike and
+  the scheduler shares the core between them; the ratio of their req/s is the ratio of their cost.
+Then, in-process, what the observer (request id, metrics, one log line) adds to a request through
+Flask, against what Gunicorn's access line, which it replaces, cost. Writes bench/observability.txt.
 """
 
 from __future__ import annotations
@@ -134,7 +138,7 @@ def hook_microseconds(count: int = 300) -> dict[str, float]:
         handler.setStream(lines)
     logging.getLogger("eta311").setLevel(logging.INFO)
     observed, bare = _app_with_and_without_observer()
-    access = _gunicorn_access_line(Path(metrics.MULTIPROCESS_DIR) / "access.log")
+    access_line = _gunicorn_access_line(Path(metrics.MULTIPROCESS_DIR) / "access.log")
 
     def timed(step) -> float:
         started = time.perf_counter()
@@ -142,19 +146,19 @@ def hook_microseconds(count: int = 300) -> dict[str, float]:
             step()
         return (time.perf_counter() - started) / count * 1e6
 
-    # Many short alternating pairs; the median of their differences shrugs off bursts of other work.
-    differences, apps, lines_cost = [], [], []
-    for _ in range(40):
-        with_it, without = timed(observed), timed(bare)
-        differences.append(with_it - without)
-        apps.append(without)
-        lines_cost.append(timed(access))
-    best = {"app without": statistics.median(apps), "gunicorn access line": statistics.median(lines_cost)}
-    return {
-        "observer": statistics.median(differences),
-        "app": best["app without"],
-        "access line": best["gunicorn access line"],
-    }
+    request_log = logging.getLogger("eta311.request")
+
+    def observer_cost() -> tuple[float, float]:
+        # Many short alternating pairs; the median of their differences shrugs off bursts of other work.
+        pairs = [(timed(observed), timed(bare)) for _ in range(30)]
+        return statistics.median(a - b for a, b in pairs), statistics.median(b for _, b in pairs)
+
+    observer, app = observer_cost()
+    request_log.setLevel(logging.WARNING)  # the same without the request's log line
+    without_line, _ = observer_cost()
+    request_log.setLevel(logging.NOTSET)
+    access = statistics.median(timed(access_line) for _ in range(30))
+    return {"observer": observer, "observer without its line": without_line, "app": app, "access line": access}
 
 
 def in_subprocess_hooks(folder: Path, core: str | None) -> dict[str, float]:
@@ -287,10 +291,11 @@ def report(
         )
     floor_us = 1e6 / statistics.median(floors)  # the floor runs on one core: its time per request
     lines.append(
-        f"in-process, median of 40 interleaved pairs: the observer (request id, metrics, one logfmt line to a file)"
-        f" adds {hooks['observer']:.1f} us to a medians request through Flask ({hooks['app']:.0f} us without it);"
-        f" Gunicorn's access line, which it replaces, cost {hooks['access line']:.1f} us;"
-        f" the floor answers a request in {floor_us:.0f} us (its median req/s, one core)"
+        f"in-process through Flask's test client, median of 30 alternating pairs: the observer adds"
+        f" {hooks['observer']:.0f} us to a medians request ({hooks['app']:.0f} us without it), of which"
+        f" {hooks['observer'] - hooks['observer without its line']:.0f} us is its logfmt line (to a file);"
+        f" Gunicorn's access line, which it replaces, costs {hooks['access line']:.0f} us;"
+        f" a floor request takes {floor_us:.0f} us (its median req/s on one core)"
     )
     return "\n".join(lines) + "\n"
 
