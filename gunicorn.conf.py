@@ -99,9 +99,15 @@ service_metrics.claim_folder(metrics_dir)  # wiped at master start (once: SIGHUP
 def child_exit(server, worker):
     # Recycled by max_requests, timed out, crashed or shut down: its live gauges go, its counts
     # are folded into the archive files so totals stay monotonic and the folder stays small.
-    service_metrics.retire_worker(worker.pid, metrics_dir)
+    try:
+        service_metrics.retire_worker(worker.pid, metrics_dir)
+    except Exception:  # the master must outlive any surprise in a metrics file; its counts stay unfolded
+        server.log.exception("could not fold the metrics of worker %s into the archive", worker.pid)
 
 
 def on_exit(server):
     # Nothing left behind in /dev/shm; the next master would wipe it anyway.
-    service_metrics.remove_folder(metrics_dir)
+    try:
+        service_metrics.remove_folder(metrics_dir)
+    except OSError:
+        server.log.exception("could not remove %s", metrics_dir)

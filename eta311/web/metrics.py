@@ -216,6 +216,8 @@ def retire_worker(pid: int, folder: str) -> None:
                     for key, value, _timestamp, _position in MmapedDict.read_all_values_from_file(path):
                         totals[key] = totals.get(key, 0.0) + value
             merged_path = os.path.join(folder, f"{kind}_{ARCHIVE_PID}.merging")  # not *.db: scrapes skip it
+            if os.path.exists(merged_path):  # left by a master that died mid-merge: MmapedDict would reuse it
+                os.remove(merged_path)
             merged = MmapedDict(merged_path)
             for key, value in totals.items():
                 merged.write_value(key, value, 0.0)
