@@ -147,7 +147,16 @@ def _ok(schema: dict, description: str) -> dict:
 
 
 # Each route's operations, by method; the summary defaults to the route's declared uses.
-INDEX = {"get": {"responses": {"200": _json({"type": "object"}, "routes")}}}
+INDEX = {
+    "get": {
+        "responses": {
+            "200": {
+                "description": "the routes as JSON; a client that prefers text/html (a browser) gets the estimate page",
+                "content": {"application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {}}},
+            }
+        }
+    }
+}
 HEALTH = {"get": {"responses": {"200": _json({"type": "object", "required": ["status"]}, "health")}}}
 OPENAPI = {"get": {"responses": {"200": _json({"type": "object"}, "OpenAPI")}}}
 MODEL_CARD = {"get": {"responses": {"200": _ok({"type": "object"}, "the card"), **_errors(401, 403, 404, 429, 503)}}}

@@ -76,7 +76,7 @@ def estimate_page() -> Response:
 @pages.before_app_request
 def page_for_browsers() -> Response | None:
     """GET / from a browser is the page; every other client keeps the JSON index at the same address."""
-    if request.endpoint == "predict.index" and request.method == "GET" and prefers_html():
+    if request.endpoint == "predict.index" and request.method in ("GET", "HEAD") and prefers_html():
         return estimate_page()
     return None
 

@@ -12,7 +12,12 @@ function apiHeaders(extra) {
 
 async function callApi(url, options) {
   const response = await fetch(url, { ...options, headers: apiHeaders(options && options.headers) });
-  const body = await response.json();
+  let body;
+  try {
+    body = await response.json();
+  } catch {
+    throw new Error(`the service answered ${response.status} ${response.statusText}, not JSON`);
+  }
   if (!response.ok || body.success === false) {
     throw new Error(body.problem || `the service answered ${response.status}`);
   }
