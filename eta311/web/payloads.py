@@ -7,6 +7,7 @@ import binascii
 import functools
 import json
 import math
+import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,20 @@ MAX_TYPE_LENGTH = 120
 _RECORD_FIELD_SET = frozenset(RECORD_FIELDS)
 # Batches repeat a few dozen types thousands of times: fold each spelling once.
 _canonical_type = functools.lru_cache(maxsize=4096)(canonical_type)
+# A coordinate sent as a string: plain ASCII decimal, as float() would take "4_0.7" or Arabic-Indic digits.
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?", re.ASCII)
+MAX_NUMBER_TEXT = 40
+
+# The shape of a JSON document is checked on its bytes before json.loads builds it (json.loads of
+# a 32 MiB '[{},{},...]' makes millions of objects, ~0.8 GB, and ~1,000 levels of nesting raise
+# RecursionError). Records are a handful of fields, so 16 values a row is generous; no request
+# needs more than a few levels.
+MAX_JSON_DEPTH = 32
+VALUES_PER_ROW = 16
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*+"|[\[\]{},]')
+_OPENERS = {ord("{"), ord("[")}
+_CLOSERS = {ord("}"), ord("]")}
+_COMMA, _QUOTE = ord(","), ord('"')
 
 
 @dataclass(frozen=True)
@@ -45,18 +60,140 @@ class PredictionRequest:
         return self.date is not None or self.lat is not None
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
+def max_json_values(max_rows: int) -> int:
+    """The most JSON values (items and members) a body may hold: enough for max_rows records."""
+    return VALUES_PER_ROW * max_rows + 1024
 
 
-def parse_json(body: bytes, mimetype: str) -> Any:
-    """A JSON document from a request body; NaN and Infinity are refused as JSON itself does."""
+class _Shape:
+    """Walks the structural tokens of a JSON text, naming where it is (the top-level member and item)."""
+
+    def __init__(self, outer: str | None):
+        self.outer = outer  # the field that holds the whole text (a payload), if any
+        self.depth = self.values = self.index = 0
+        self.key: str | None = None
+        self.expect_key = False
+        self.top_is_array = False
+
+    def where(self) -> str:
+        if self.outer:
+            return self.outer
+        if self.top_is_array:
+            return f"[{self.index}]"
+        return self.key or "body"
+
+    def check(self, blob: bytes, max_depth: int, max_values: int) -> None:
+        for match in _JSON_TOKEN.finditer(blob):
+            char = blob[match.start()]
+            if char == _QUOTE:
+                if self.depth == 1 and self.expect_key:
+                    self.key, self.expect_key = match.group()[1:-1].decode("utf-8", "replace")[:80], False
+                continue
+            if char in _OPENERS:
+                self.depth += 1
+                self.values += 1
+                if self.depth == 1:
+                    self.top_is_array, self.expect_key = char == ord("["), char == ord("{")
+                elif self.depth > max_depth:
+                    field = self.where()
+                    raise InvalidField(field, f"{field} is nested deeper than {max_depth} levels")
+            elif char in _CLOSERS:
+                self.depth -= 1
+            else:  # a comma: one more value
+                self.values += 1
+                if self.depth == 1:
+                    self.expect_key = not self.top_is_array
+                    self.index += 1
+            if self.values > max_values:
+                raise PayloadTooLarge(
+                    f"The JSON holds more than {max_values} values ({VALUES_PER_ROW} a record)", field=self.where()
+                )
+
+
+def check_json_shape(blob: bytes, max_values: int, outer: str | None = None, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Refuse, before anything is built, JSON nested deeper than max_depth or holding more than max_values values.
+
+    A string's brackets and commas are not structure, so strings are skipped whole. Counting
+    stops at the first limit passed, so a hostile body costs at most max_values steps.
+    """
+    openers = blob.count(b"{") + blob.count(b"[")
+    if openers <= max_depth and openers + blob.count(b",") <= max_values:
+        return  # cannot be too deep or too big, whatever its strings hold: the common small request
+    _Shape(outer).check(blob, max_depth, max_values)
+
+
+def _locate_non_finite(document: Any, path: str) -> str | None:
+    if isinstance(document, float) and not math.isfinite(document):
+        return path
+    if isinstance(document, dict):
+        items = ((f"{path}.{k}" if path else str(k), v) for k, v in document.items())
+    elif isinstance(document, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(document))
+    else:
+        return None
+    return next((found for p, v in items if (found := _locate_non_finite(v, p)) is not None), None)
+
+
+def parse_json(
+    body: bytes,
+    mimetype: str,
+    max_values: int | None = None,
+    outer: str | None = None,
+    allow_non_finite: bool = False,
+) -> Any:
+    """A JSON document from a request body, its shape checked before it is built.
+
+    NaN, Infinity and numbers too large for a float are not JSON numbers. With allow_non_finite
+    they come through as float NaN/inf so that the field checks name the field (and in a batch
+    fail only their row); otherwise the first one is a 400 naming where it is.
+    """
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType(f"Send JSON with Content-Type: application/json, not {mimetype or 'nothing'}")
+    check_json_shape(body, max_json_values(10_000) if max_values is None else max_values, outer)
+    non_finite = []
+
+    def constant(name: str) -> float:
+        non_finite.append(name)
+        return float(name)
+
+    def big_int(digits: str) -> int | float:
+        if len(digits.lstrip("-")) > 300:  # past any float, and int() of thousands of digits is slow
+            non_finite.append(digits[:20] + "...")
+            return float("-inf") if digits.startswith("-") else float("inf")
+        return int(digits)
+
+    def decimal(text: str) -> float:
+        number = float(text)
+        if not math.isfinite(number):
+            non_finite.append(text)
+        return number
+
     try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+        document = json.loads(body, parse_constant=constant, parse_int=big_int, parse_float=decimal)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}") from None
+    if non_finite and not allow_non_finite:
+        where = outer or _locate_non_finite(document, "") or "body"
+        raise InvalidField(where, f"{where} holds {non_finite[0]}: JSON numbers must be finite")
+    return document
+
+
+def read_body(stream: Any, declared_length: int | None, max_bytes: int) -> bytes:
+    """The request body, at most max_bytes: a 413 past it, for a declared length and a chunked body alike."""
+    if declared_length is not None and declared_length > max_bytes:
+        raise PayloadTooLarge(f"The request body is over the size limit of {max_bytes} bytes")
+    chunks, size = [], 0
+    while True:
+        chunk = stream.read(min(1 << 16, max_bytes + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"The request body is over the size limit of {max_bytes} bytes")
+
+
+_URL_SAFE_TO_STANDARD = str.maketrans("-_", "+/")
 
 
 def decode_base64(text: object, field: str) -> bytes:
@@ -64,15 +201,17 @@ def decode_base64(text: object, field: str) -> bytes:
     if not isinstance(text, str):
         raise InvalidField(field, f"{field} must be a base64 string")
     compact = "".join(text.split())
+    if "-" in compact or "_" in compact:
+        if "+" in compact or "/" in compact:
+            raise InvalidField(field, f"{field} mixes the standard and URL-safe base64 alphabets")
+        compact = compact.translate(_URL_SAFE_TO_STANDARD)  # then checked as strictly as the standard one
     try:
-        if "-" in compact or "_" in compact:
-            return base64.urlsafe_b64decode(compact.encode("ascii"))
         return base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidField(field, f"{field} is not valid base64") from None
 
 
-def decode_payload(text: object, max_bytes: int) -> Any:
+def decode_payload(text: object, max_bytes: int, max_values: int | None = None) -> Any:
     """A base64 payload holding JSON, gzip-compressed or not, never inflated past max_bytes."""
     blob = decode_base64(text, "payload")
     if blob[:2] == b"\x1f\x8b":
@@ -85,16 +224,18 @@ def decode_payload(text: object, max_bytes: int) -> Any:
             raise PayloadTooLarge(f"The decoded payload is over the {max_bytes} byte limit")
     elif len(blob) > max_bytes:
         raise PayloadTooLarge(f"The decoded payload is over the {max_bytes} byte limit")
-    return parse_json(blob, "application/json")
+    return parse_json(blob, "application/json", max_values, outer="payload", allow_non_finite=True)
 
 
 def _coordinate(value: object, field: str, bounds: tuple[float, float]) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise InvalidField(field, f"{field} must be a number")
+    if isinstance(value, str) and (len(value) > MAX_NUMBER_TEXT or not _DECIMAL.fullmatch(value)):
+        raise InvalidField(field, f"{field} must be a decimal number such as 40.7, not {value[:MAX_NUMBER_TEXT]!r}")
     try:
         number = float(value)
-    except (ValueError, OverflowError):  # OverflowError: an integer past float range (JSON allows any length)
-        raise InvalidField(field, f"{field} must be a number, not {value!r}") from None
+    except (ValueError, OverflowError):  # OverflowError: an integer of thousands of digits
+        raise InvalidField(field, f"{field} must be a finite number") from None
     if not math.isfinite(number):
         raise InvalidField(field, f"{field} must be a finite number")
     if not bounds[0] <= number <= bounds[1]:
@@ -111,12 +252,17 @@ def _complaint_type(value: object) -> str:
 
 
 DATE_PROBLEM = "date must look like 2019-06-08 00:00:09 (New York local time)"
+# Dates are when a complaint was made: 311 data starts in 2010, and a date centuries away is a typo.
+YEAR_RANGE = (2000, 2100)
+_FIRST_STAMP, _END_STAMP = (np.datetime64(f"{year}-01-01", "ms") for year in YEAR_RANGE)
 
 
 def _date(value: object) -> tuple[str, np.datetime64]:
-    stamp = parse_timestamp(value.strip()) if isinstance(value, str) else None
+    stamp = parse_timestamp(value.strip()) if isinstance(value, str) and value.isascii() else None
     if stamp is None or np.isnat(stamp):
         raise InvalidField("date", DATE_PROBLEM)
+    if not _FIRST_STAMP <= stamp < _END_STAMP:
+        raise InvalidField("date", f"date must be in the years {YEAR_RANGE[0]} to {YEAR_RANGE[1] - 1}")
     return value.strip(), stamp
 
 
@@ -203,7 +349,8 @@ def check_records(rows: Sequence[Any]) -> CheckedRows:
         slow.append(index)
     if gathered:
         stamps = parse_timestamps(dates)
-        fine = _in_range(lats, LATITUDE_RANGE) & _in_range(lons, LONGITUDE_RANGE) & ~np.isnat(stamps)
+        sane = (stamps >= _FIRST_STAMP) & (stamps < _END_STAMP)  # NaT compares False: unparsed dates fail too
+        fine = _in_range(lats, LATITUDE_RANGE) & _in_range(lons, LONGITUDE_RANGE) & sane
         keep = fine.tolist() if not fine.all() else None
         checked.model_rows = gathered if keep is None else [v for v, ok in zip(gathered, keep) if ok]
         checked.complaint_types = kinds if keep is None else [v for v, ok in zip(kinds, keep) if ok]
@@ -240,7 +387,7 @@ def batch_records(document: Any, max_rows: int, max_decoded_bytes: int) -> tuple
     if "payload" in document:
         if set(document) != {"payload"}:
             raise InvalidField(sorted(set(document) - {"payload"})[0], 'A payload body holds only "payload"')
-        document = decode_payload(document["payload"], max_decoded_bytes)
+        document = decode_payload(document["payload"], max_decoded_bytes, max_json_values(max_rows))
         if isinstance(document, list):
             document = {"records": document}
         if not isinstance(document, dict) or "records" not in document:

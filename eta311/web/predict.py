@@ -14,14 +14,22 @@ from eta311.web import metrics
 from eta311.web import openapi as api
 from eta311.web.estimates import answer, batch_answers, json_response
 from eta311.web.offload import off_loop
-from eta311.web.payloads import NO_BODY, batch_records, parse_json, prediction_request, query_request
-from eta311.web.request_body import json_body
+from eta311.web.payloads import (
+    NO_BODY,
+    batch_records,
+    max_json_values,
+    parse_json,
+    prediction_request,
+    query_request,
+)
+from eta311.web.request_body import json_body, raw_body
 from eta311.web.routes import route, route_index, served_routes
 from eta311.web.served import ModelStore
 
 predict = Blueprint("predict", __name__)
 BATCH_SLOT = threading.Lock()
 SMALL_BATCH_ROWS = 100
+LARGE_BODY_BYTES = 64 * 1024
 
 
 def _models() -> ModelStore:
@@ -82,7 +90,10 @@ def _query_and_body() -> dict[str, list]:
 )
 def predict_many() -> Response:
     settings = current_app.config["SETTINGS"]
-    document = parse_json(request.get_data(), request.mimetype)
+    body = raw_body()
+    parse = (body, request.mimetype, max_json_values(settings.max_batch_rows), None, True)
+    # Checking and parsing a large body is computation: off the loop, like the batch itself.
+    document = off_loop(parse_json, *parse) if len(body) > LARGE_BODY_BYTES else parse_json(*parse)
     rows, is_batch = batch_records(document, settings.max_batch_rows, settings.max_decoded_bytes)
     snapshot = _models().snapshot
     if not is_batch:

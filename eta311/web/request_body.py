@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 
-from eta311.web.payloads import NO_BODY, parse_json
+from eta311.web.payloads import NO_BODY, parse_json, read_body
+
+
+def has_body() -> bool:
+    """A declared length or a chunked body (which declares none)."""
+    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+def raw_body() -> bytes:
+    """The body's bytes, never more than MAX_BODY_BYTES: a chunked body past it is a 413, not cut short."""
+    limit = current_app.config["SETTINGS"].max_body_bytes
+    return read_body(request.environ["wsgi.input"], request.content_length, limit)
 
 
 def json_body() -> Any:
@@ -15,9 +26,9 @@ def json_body() -> Any:
     A POST body must be JSON (415 otherwise). A GET body is read only when it says it is JSON,
     so a GET that carries some other body by accident is answered from its query as before.
     """
-    if not request.content_length:
+    if not has_body():
         return NO_BODY
     mimetype = request.mimetype
     if request.method == "GET" and mimetype != "application/json" and not mimetype.endswith("+json"):
         return NO_BODY
-    return parse_json(request.get_data(), mimetype)
+    return parse_json(raw_body(), mimetype)

@@ -1,0 +1,184 @@
+"""Hostile inputs (issue #12): each is a clear 4xx naming its field, a bad row fails alone, and nothing big is built."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import tracemalloc
+
+import pytest
+
+from eta311.web.payloads import MAX_JSON_DEPTH, check_json_shape, max_json_values
+
+DEEP = 1_000
+GOOD_ROW = {"complaint_type": "residential", "lat": 40.7, "lon": -73.9, "date": "2019-06-08 00:00:09"}
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def packed(text: str | bytes) -> str:
+    blob = text.encode() if isinstance(text, str) else text
+    return base64.b64encode(gzip.compress(blob)).decode()
+
+
+def post(client, path: str, text: str):
+    return client.post(path, data=text, content_type="application/json")
+
+
+@pytest.mark.parametrize(
+    "path, body, field",
+    [
+        ("/predict", f'{{"complaint_type": "rodent", "lat": {nested(DEEP)}}}', "lat"),
+        ("/predict", f'{{"records": [{nested(DEEP)}]}}', "records"),
+        ("/echo", f'{{"msg": {nested(DEEP)}}}', "msg"),
+        ("/predict", json.dumps({"payload": packed(f'{{"records": [{nested(DEEP)}]}}')}), "payload"),
+        ("/predict", nested(DEEP), "[0]"),
+    ],
+)
+def test_deep_nesting_is_a_400_naming_the_field(client, path, body, field):
+    reply = post(client, path, body)
+    assert reply.status_code == 400, reply.get_json()
+    assert reply.get_json()["field"] == field
+    assert f"nested deeper than {MAX_JSON_DEPTH} levels" in reply.get_json()["problem"]
+
+
+def test_nesting_within_the_limit_in_a_row_fails_only_that_row(client):
+    rows = [GOOD_ROW, {**GOOD_ROW, "lat": [[[40.7]]]}, GOOD_ROW]
+    reply = client.post("/predict", json={"records": rows}).get_json()
+    assert [p["status"] for p in reply["predictions"]] == ["success", "failure", "success"]
+    assert reply["predictions"][1]["field"] == "lat" and reply["failed"] == 1
+
+
+HUGE = "4" + "0" * 3_999  # a 4,000-digit integer: float() overflows
+
+
+def test_a_huge_number_is_a_400_naming_the_field(client):
+    reply = post(
+        client, "/predict", f'{{"complaint_type": "rodent", "lat": {HUGE}, "lon": -73.9, "date": "2019-06-08"}}'
+    )
+    assert reply.status_code == 400 and reply.get_json()["field"] == "lat"
+    reply = client.get(f"/predict/rodent?lat={HUGE}&lon=-73.9&date=2019-06-08")
+    assert reply.status_code == 400 and reply.get_json()["field"] == "lat"
+    reply = post(client, "/echo", f'{{"msg": [1, {HUGE}]}}')
+    assert reply.status_code == 400 and reply.get_json()["field"] == "msg[1]"
+
+
+def test_a_huge_number_in_one_row_fails_only_that_row(client):
+    good = json.dumps(GOOD_ROW)
+    body = f'{{"records": [{good}, {{"complaint_type": "rodent", "lat": {HUGE}, "lon": -73.9, "date": "2019-06-08"}}, {good}]}}'
+    reply = post(client, "/predict", body)
+    assert reply.status_code == 200
+    answers = reply.get_json()["predictions"]
+    assert [a["status"] for a in answers] == ["success", "failure", "success"]
+    assert answers[1]["field"] == "lat" and answers[1]["index"] == 1
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("lat=4_0.7&lon=-73.9&date=2019-06-08", "lat"),
+        ("lat=40.7&lon=-7_3.9&date=2019-06-08", "lon"),
+        ("lat=\u0664\u0660.\u0667&lon=-73.9&date=2019-06-08", "lat"),  # Arabic-Indic digits
+        ("lat=40.7&lon=-73.9&date=\u0662\u0660\u0661\u0669-06-08", "date"),
+        ("lat= 40.7&lon=-73.9&date=2019-06-08", "lat"),
+        ("lat=0x28&lon=-73.9&date=2019-06-08", "lat"),
+        ("lat=40.7&lon=-73.9&date=0000-06-08 00:00:09", "date"),
+        ("lat=40.7&lon=-73.9&date=9999-06-08 00:00:09", "date"),
+        ("lat=40.7&lon=-73.9&date=1899-06-08", "date"),
+    ],
+)
+def test_numbers_and_dates_are_strict(client, query, field):
+    reply = client.get(f"/predict/rodent?{query}")
+    assert reply.status_code == 400 and reply.get_json()["field"] == field, reply.get_json()
+
+
+def test_plain_decimals_and_sane_years_still_pass(client):
+    for query in ("lat=40.7&lon=-73.9&date=2019-06-08", "lat=%2B40.70&lon=-73.90&date=2030-01-01 12:00"):
+        assert client.get(f"/predict/residential?{query}").status_code == 200, query
+
+
+@pytest.mark.parametrize(
+    "path, body, field",
+    [
+        ("/echo", '{"msg": NaN}', "msg"),
+        ("/echo", '{"msg": {"a": [1, -Infinity]}}', "msg.a[1]"),
+        ("/echo", '{"msg": 1e999}', "msg"),
+        ("/predict", '{"complaint_type": "rodent", "lat": NaN, "lon": -73.9, "date": "2019-06-08"}', "lat"),
+        ("/predict", '{"records": NaN}', "records"),
+    ],
+)
+def test_non_finite_numbers_are_400s_naming_the_field(client, path, body, field):
+    reply = post(client, path, body)
+    assert reply.status_code == 400 and reply.get_json()["field"] == field, reply.get_json()
+
+
+def test_nan_in_one_row_fails_only_that_row(client):
+    good = json.dumps(GOOD_ROW)
+    body = f'{{"records": [{good}, {{"complaint_type": "rodent", "lat": NaN, "lon": -73.9, "date": "2019-06-08"}}]}}'
+    answers = post(client, "/predict", body).get_json()["predictions"]
+    assert [a["status"] for a in answers] == ["success", "failure"] and answers[1]["field"] == "lat"
+
+
+@pytest.mark.parametrize("text", ["aGV*sbG8-", "aGVs bG8-!", "aGV+bG8-", "aGVsbG8_\u00e9"])
+def test_url_safe_base64_is_as_strict_as_the_standard_alphabet(client, text):
+    reply = client.post("/echo", json={"msg": text, "encoding": "base64"})
+    assert reply.status_code == 400 and reply.get_json()["field"] == "msg"
+
+
+def test_url_safe_base64_still_decodes(client):
+    text = base64.urlsafe_b64encode(b"\xfb\xff\xfe hello").decode()
+    assert "-" in text or "_" in text
+    assert client.post("/echo", json={"msg": text, "encoding": "base64"}).status_code == 200
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_not_cut(app, client):
+    limit = app.config["SETTINGS"].max_body_bytes
+    body = b'{"msg": "hi"}' + b" " * limit  # the first bytes alone are valid JSON
+    reply = client.post(
+        "/echo",
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked"},
+        content_type="application/json",
+    )
+    assert reply.status_code == 413, reply.get_json()
+    small = client.post(
+        "/echo",
+        input_stream=io.BytesIO(b'{"msg": "hi"}'),
+        headers={"Transfer-Encoding": "chunked"},
+        content_type="application/json",
+    )
+    assert small.get_json() == {"response": "hi", "success": True}
+
+
+def test_too_many_values_are_refused_before_they_are_built(app, client):
+    """The issue's 43 KB request: 32 MiB of {"records":[{},{},...]} gzipped; it once cost a worker ~0.8 GB."""
+    rows = app.config["SETTINGS"].max_batch_rows
+    decoded = app.config["SETTINGS"].max_decoded_bytes
+    count = (decoded - 20) // 3
+    bomb = packed(b'{"records":[' + b"{}," * (count - 1) + b"{}]}")
+    assert len(bomb) < 200_000
+    tracemalloc.start()
+    try:
+        reply = client.post("/predict", json={"payload": bomb})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert reply.status_code == 413 and reply.get_json()["field"] == "payload"
+    assert f"more than {max_json_values(rows)} values" in reply.get_json()["problem"]
+    assert peak < 64 * 1024 * 1024, f"{peak / 1e6:.0f} MB traced"
+
+
+def test_a_plain_body_of_many_values_is_refused_too(client):
+    reply = post(client, "/echo", '{"msg": [' + "{}," * 400_000 + "{}]}")
+    assert reply.status_code == 413 and reply.get_json()["field"] == "msg"
+
+
+def test_the_shape_check_ignores_brackets_and_commas_inside_strings():
+    text = json.dumps({"msg": "[" * 500 + "," * 500_000}).encode()
+    check_json_shape(text, max_values=100)  # one member: no error
+    with pytest.raises(Exception, match="nested deeper"):
+        check_json_shape(json.dumps({"msg": "x", "deep": [[[[[1]]]]]}).encode(), max_values=100, max_depth=4)
