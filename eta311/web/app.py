@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app = _base_app(settings)
     fallback = open_store(settings.fallback_uri) if settings.fallback_uri else None
     primary = store or open_store(settings.model_uri, settings.s3_endpoint_url)
-    models = ModelStore(primary, settings.reload_interval_seconds, fallback)
+    models = ModelStore(primary, settings.reload_interval_seconds, fallback, record_last_good=True)
     models.refresh()
     if models.current.model is None:
         log.warning("no model loaded from %s: only the median route answers", primary.uri)

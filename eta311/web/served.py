@@ -1,4 +1,4 @@
-"""The model and medians being served: load, check, swap, and keep the last good version."""
+"""The model and medians being served: load, check, swap, keep the last good version, and say what is wrong."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import os
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
-from eta311.model.artifact import MEDIANS, MODEL_CARD, RELOAD_FAILURES, check_medians, load_model, medians_version
+from eta311.model.artifact import MEDIANS, MODEL_CARD, ArtifactRejected, check_medians, load_model, medians_version
 from eta311.model.estimator import ETAModel
 from eta311.storage import Store, StoreError
 from eta311.web import metrics
@@ -32,20 +33,77 @@ class Snapshot:
         return None if self.card is None else self.card["version"]
 
 
+Fetch = Callable[[str], bytes]
+# Beside the published files, the service keeps a copy of the last version of each that it loaded
+# and checked, so that a worker started while a bad file is published (a cold start, a recycled
+# worker) serves that version too, not the older bundled one and not nothing.
+LAST_GOOD = "last-good/"
+ORIGINS = ("published", "last-good", "bundled")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One published file: how its bytes (and the files they name) become Snapshot fields."""
+
+    name: str
+    kind: str  # the label in metrics and logs
+    load: Callable[[bytes, Fetch], dict]  # any exception means "refused"
+    version: Callable[[Snapshot], str | None]
+
+
+def _load_medians(blob: bytes, fetch: Fetch) -> dict:
+    return {"medians": check_medians(blob), "medians_version": medians_version(blob)}
+
+
+def _load_model(blob: bytes, fetch: Fetch) -> dict:
+    card = json.loads(blob)
+    if not isinstance(card, dict):
+        raise ArtifactRejected("model_card.json must be a JSON object")
+    return {"model": load_model(card, fetch), "card": card}
+
+
+# Each reloads on its own: one refused never holds back another. A new published file is one entry here.
+ARTIFACTS = (
+    Artifact(MEDIANS, "medians", _load_medians, lambda s: s.medians_version),
+    Artifact(MODEL_CARD, "model", _load_model, lambda s: s.model_version),
+)
+
+
+def _why(exc: BaseException) -> str:
+    kind = type(exc)
+    name = (
+        kind.__name__
+        if kind.__module__ in ("builtins", "eta311.model.artifact")
+        else f"{kind.__module__}.{kind.__name__}"
+    )
+    return f"{name}: {exc}"
+
+
 class ModelStore:
     """Holds the current Snapshot; a per-process thread polls the store and swaps in new versions.
 
-    Sources are tried in order (the published store, then the bundled folder). Once a file is
-    served from a source, only that source or an earlier one may replace it: a store that goes
-    missing or down leaves the last good version in place rather than falling back to an older one.
+    For each artifact, in order of preference: the published file; if it is refused or missing,
+    the version already served from the store, else the store's copy of the last good one
+    (LAST_GOOD), else the bundled one. Any exception while loading or checking is a refusal: the
+    last good version stays, and every reason is in last_error (so /health says degraded) until
+    a good version replaces it. A published file that vanishes is reported, not silently served on.
     """
 
-    def __init__(self, store: Store, reload_interval_seconds: int = 30, fallback: Store | None = None):
+    def __init__(
+        self,
+        store: Store,
+        reload_interval_seconds: int = 30,
+        fallback: Store | None = None,
+        record_last_good: bool = False,
+    ):
+        self.record_last_good = record_last_good  # off for tools that read a folder they must not write to
         self.sources: list[Store] = [store] + ([fallback] if fallback is not None else [])
         self.interval = reload_interval_seconds
         self._snapshot = Snapshot()
-        self._tokens: dict[str, tuple[int, str] | None] = {MEDIANS: None, MODEL_CARD: None}
-        self._refused: dict[str, tuple[tuple[int, str], str]] = {}  # name -> (token, why) of a bad publish
+        self._served: dict[str, tuple[str, str]] = {}  # name -> (origin, token) of what is served
+        self._refused: dict[str, tuple[str, str]] = {}  # path -> (token, why): a bad file stays bad
+        self._problems: dict[str, str] = {}  # name -> what is wrong with it now
+        self._recorded: dict[str, bytes] = {}  # name -> the bytes this process knows are in LAST_GOOD
         self._lock = threading.Lock()
         self._poller_pid: int | None = None
         self.last_error: str | None = None
@@ -54,6 +112,14 @@ class ModelStore:
         # poller at once: one started at its first request would leave an idle worker stale.
         reference = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (store := reference()) and store._after_fork())
+
+    @property
+    def published(self) -> Store:
+        return self.sources[0]
+
+    @property
+    def fallback(self) -> Store | None:
+        return self.sources[1] if len(self.sources) > 1 else None
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
@@ -74,64 +140,110 @@ class ModelStore:
             self._start_poller()
         return self._snapshot
 
-    def _changed(self, name: str) -> tuple[Store, tuple[int, str]] | None:
-        """The source and token of name if it differs from what is served and was not already refused."""
-        current = self._tokens[name]
-        last_allowed = current[0] if current else len(self.sources) - 1
-        for index, source in enumerate(self.sources[: last_allowed + 1]):
-            token = source.token(name)
-            if token is not None:
-                found = (index, token)
-                if found == current or (name in self._refused and self._refused[name][0] == found):
-                    return None
-                self._refused.pop(name, None)
-                return source, found
-        return None
+    @property
+    def problems(self) -> dict[str, str]:
+        return dict(self._problems)
 
     def refresh(self) -> bool:
-        """Load whatever changed since the last look; True if a new version was swapped in."""
+        """Look at every artifact; True if a new version of any was swapped in."""
         with self._lock:
             old = self._snapshot
-            loaded = {
-                "medians": old.medians,
-                "medians_version": old.medians_version,
-                "model": old.model,
-                "card": old.card,
-            }
-            failures = []
-            for name in (MEDIANS, MODEL_CARD):
-                found = None
+            changes: dict = {}
+            for artifact in ARTIFACTS:
                 try:
-                    if (found := self._changed(name)) is None:
-                        continue
-                    source, token = found
-                    if name == MEDIANS:
-                        blob = source.get(MEDIANS)
-                        loaded.update(medians=check_medians(blob), medians_version=medians_version(blob))
-                    else:
-                        card = json.loads(source.get(MODEL_CARD))
-                        loaded.update(model=load_model(card, source.get), card=card)
-                    self._tokens[name] = token
-                    metrics.reloaded("medians" if name == MEDIANS else "model")
-                except RELOAD_FAILURES as exc:
-                    why = f"{type(exc).__name__}: {exc}"
-                    failures.append(why)
-                    if found and not isinstance(exc, StoreError):  # a bad file stays bad: do not reload it every poll
-                        self._refused[name] = (found[1], why)
-                        metrics.publish_refused("medians" if name == MEDIANS else "model")
-            # A refused publish still in place keeps /health degraded until something good replaces it.
-            self.last_error = "; ".join(failures) or next((why for _, why in self._refused.values()), None)
-            new = Snapshot(**loaded)
-            if failures:
-                log.error(
-                    "kept serving medians %s and model %s: %s", new.medians_version, new.model_version, self.last_error
-                )
-            if (new.medians_version, new.model_version) == (old.medians_version, old.model_version):
+                    changes.update(self._refresh_one(artifact, old))
+                except Exception as exc:  # noqa: BLE001 - a surprise in one artifact never stops the others
+                    self._problems[artifact.name] = f"could not reload: {_why(exc)}"
+            new = replace(old, **changes)
+            reasons = "; ".join(f"{name}: {why}" for name, why in sorted(self._problems.items())) or None
+            if reasons and reasons != self.last_error:
+                log.error("kept serving medians %s and model %s: %s", new.medians_version, new.model_version, reasons)
+            self.last_error = reasons
+            if all(a.version(new) == a.version(old) for a in ARTIFACTS):
                 return False
             self._snapshot = new
             metrics.serving(new.model_version, new.medians_version)
             log.info("now serving medians %s and model %s", new.medians_version, new.model_version)
             return True
+
+    def _refresh_one(self, artifact: Artifact, old: Snapshot) -> dict:
+        """The Snapshot fields to change for one artifact ({} to keep it), noting what is wrong with it."""
+        name, store = artifact.name, self.published
+        try:
+            token = store.token(name)
+        except Exception as exc:  # noqa: BLE001 - the store is unreachable: keep what is served
+            self._problems[name] = f"cannot look at {store.uri}: {_why(exc)}"
+            return self._at_least_last_good(artifact)
+        if token is None:
+            changes = self._at_least_last_good(artifact)
+            origin = self._served.get(name, ("",))[0]
+            if origin in ("published", "last-good"):
+                served = artifact.version(replace(old, **changes))
+                self._problems[name] = f"vanished from {store.uri}; still serving {served}"
+            else:
+                self._problems.pop(name, None)  # nothing published yet: the bundled version is the right one
+            return changes
+        if self._served.get(name) == ("published", token):
+            self._problems.pop(name, None)
+            return {}
+        refused = self._refused.get(name)
+        if refused and refused[0] == token:
+            self._problems[name] = refused[1]
+            return self._at_least_last_good(artifact)
+        try:
+            blob = store.get(name)
+            changes = artifact.load(blob, store.get)
+        except Exception as exc:  # noqa: BLE001 - any failure to load or check is a refusal
+            why = f"refused {store.uri}/{name}: {_why(exc)}"
+            if not isinstance(exc, StoreError):  # a file that cannot be read may be readable next time
+                self._refused[name] = (token, why)
+                metrics.publish_refused(artifact.kind)
+            self._problems[name] = why
+            return self._at_least_last_good(artifact)
+        self._served[name] = ("published", token)
+        self._refused.pop(name, None)
+        self._problems.pop(name, None)
+        metrics.reloaded(artifact.kind)
+        self._record_last_good(name, blob)
+        return changes
+
+    def _at_least_last_good(self, artifact: Artifact) -> dict:
+        """Fields for the best version there is when the published one cannot be served."""
+        origin = self._served.get(artifact.name, ("",))[0]
+        if origin in ("published", "last-good"):
+            return {}  # what this process serves is already the last good version
+        changes = self._load_from(artifact, self.published, LAST_GOOD + artifact.name, "last-good")
+        if changes is None and origin == "" and self.fallback is not None:
+            changes = self._load_from(artifact, self.fallback, artifact.name, "bundled")
+        return changes or {}
+
+    def _load_from(self, artifact: Artifact, store: Store, path: str, origin: str) -> dict | None:
+        token = None
+        try:
+            token = store.token(path)
+            if token is None or self._refused.get(path, ("",))[0] == token:
+                return None
+            changes = artifact.load(store.get(path), self.published.get if origin != "bundled" else store.get)
+        except Exception as exc:  # noqa: BLE001 - the next source is tried
+            why = f"{origin} copy refused: {_why(exc)}"
+            if token is not None:
+                self._refused[path] = (token, why)
+            log.error("%s/%s: %s", store.uri, path, why)
+            return None
+        self._served[artifact.name] = (origin, token)
+        return changes
+
+    def _record_last_good(self, name: str, blob: bytes) -> None:
+        """Keep a copy of a version that loaded and passed its checks, for processes that start later."""
+        if not self.record_last_good or self._recorded.get(name) == blob:
+            return
+        path = LAST_GOOD + name
+        try:
+            if self.published.token(path) is None or self.published.get(path) != blob:
+                self.published.put(path, blob)
+            self._recorded[name] = blob
+        except Exception as exc:  # noqa: BLE001 - serving goes on; only a later cold start would miss it
+            log.warning("could not record the last good %s in %s: %s", name, self.published.uri, _why(exc))
 
     def _start_poller(self) -> None:
         with self._lock:
