@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from eta311.errors import ApiError
 from eta311.logfmt import configure_root
-from eta311.settings import Settings
+from eta311.settings import BUNDLED_MODELS, Settings
 from eta311.storage import Store, open_store
 from eta311.web.cors import install_cors
 from eta311.web.gate.gate import Gate, build_gate
@@ -117,7 +118,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app = _base_app(settings)
     fallback = open_store(settings.fallback_uri) if settings.fallback_uri else None
     primary = store or open_store(settings.model_uri, settings.s3_endpoint_url)
-    models = ModelStore(primary, settings.reload_interval_seconds, fallback, record_last_good=True)
+    # The service keeps a copy of the last good version beside what is published, but never
+    # writes into the repository's own models/ folder when that is what it serves (tools, fuzzing).
+    bundled = not settings.model_uri.startswith("s3://") and Path(settings.model_uri).resolve() == BUNDLED_MODELS
+    models = ModelStore(primary, settings.reload_interval_seconds, fallback, record_last_good=not bundled)
     models.refresh()
     if models.current.model is None:
         log.warning("no model loaded from %s: only the median route answers", primary.uri)
