@@ -57,6 +57,8 @@ def test_docs_serve_swagger_ui_from_the_package_and_nothing_else(client):
 
 def test_the_committed_map_and_its_grid_agree():
     svg = (STATIC / "map.svg").read_text()
+    size = re.search(r"`eta311/web/static/map.svg` \((\d+) KiB", (ROOT / "README.md").read_text())
+    assert size and int(size.group(1)) == round(len(svg) / 1024)  # the figure build_map.py printed
     assert f'viewBox="0 0 {MAP_GRID["width"]} {MAP_GRID["height"]}"' in svg
     assert "http" not in svg.replace("http://www.w3.org/2000/svg", "")  # nothing fetched from elsewhere
 
