@@ -71,6 +71,8 @@ class Settings:
     port: str = "5000"
     # Unset: /metrics is open (a private network or Heroku's metrics drain); set: it needs this bearer token.
     metrics_token: str | None = None
+    # Off: no request ids, no per-request metrics and no request lines (to measure what they cost).
+    observe_requests: bool = True
     # Origins whose pages may call the API from a browser (CORS); empty: none, ("*",): any.
     cors_origins: tuple[str, ...] = ()
 
@@ -88,6 +90,9 @@ class Settings:
             raise SettingsError(f"API_KEYS must be on or off, not {keys_mode!r}")
         if keys_mode == "on" and not (redis_url or api_keys_file):
             raise SettingsError("API_KEYS=on needs REDIS_URL or API_KEYS_FILE to keep the keys in")
+        metrics = env.get("METRICS", "on")
+        if metrics not in ("on", "off"):
+            raise SettingsError(f"METRICS must be on or off, not {metrics!r}")
         anonymous_plan = env.get("ANONYMOUS_PLAN") or None
         if anonymous_plan is not None and anonymous_plan not in PLANS:
             raise SettingsError(f"ANONYMOUS_PLAN must be one of {', '.join(PLANS)}, not {anonymous_plan!r}")
@@ -110,5 +115,6 @@ class Settings:
             rate_limit_storage_uri=env.get("RATE_LIMIT_STORAGE_URI") or redis_url,
             port=env.get("PORT") or "5000",
             metrics_token=env.get("METRICS_TOKEN") or None,
+            observe_requests=metrics == "on",
             cors_origins=_origins(env.get("CORS_ORIGINS", "")),
         )

@@ -1,7 +1,8 @@
-"""What metrics and logs cost to serve: the service at a commit before them and this checkout, against the floor.
+"""What metrics and logs cost to serve: the service without them and with them, against the floor.
 
-The earlier commit runs from a temporary git worktree (its own code and gunicorn.conf.py, this
-checkout's .venv). The floor, the service before and the service now run side by side on the
+"Before" is this checkout with METRICS=off (no request ids, request metrics or request lines), or
+with --before REF a commit served from a temporary git worktree (its own code and gunicorn.conf.py,
+this checkout's .venv). The floor, the service before and the service now run side by side on the
 server core. Two ways, because this host is shared and drifts in speed by tens of percent:
 - one after the other: each round runs the floor, then before and now back to back (their order
   alternating); each round's now/before ratio is one figure, and the median over rounds is reported;
@@ -24,18 +25,17 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench import (  # noqa: E402 - the serving benchmark's harness: servers, wrk, the held-out requests
     FLOOR_COMMAND,
-    REQUESTS_FILE,
     ROOT,
     Server,
     cores,
     lua_for_gets,
     procfile_web,
+    request_paths,
     wrk,
 )
 
@@ -44,29 +44,6 @@ RESULTS = ROOT / "bench" / "observability.txt"
 
 def git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-
-
-def commit_before_metrics() -> str:
-    """The parent of the commit that added eta311/web/metrics.py: the service without metrics or request logs."""
-    added = git("log", "--diff-filter=A", "--format=%H", "--", "eta311/web/metrics.py").splitlines()
-    if not added:
-        raise SystemExit("eta311/web/metrics.py has no history here; pass --before")
-    return git("rev-parse", "--short", f"{added[-1]}^")
-
-
-def request_paths() -> tuple[list[str], list[str]]:
-    from eta311.model.complaints import canonical_type
-
-    rows = json.loads(REQUESTS_FILE.read_text())
-    known = json.loads((ROOT / "models" / "medians.json").read_text())
-    medians = [
-        f"/predict/{quote(r['complaint_type'], safe='')}" for r in rows if canonical_type(r["complaint_type"]) in known
-    ]
-    model = [
-        f"/predict/{quote(r['complaint_type'], safe='')}?lat={r['lat']}&lon={r['lon']}&date={quote(r['date'])}"
-        for r in rows
-    ]
-    return medians, model
 
 
 def _gunicorn_access_line(path: Path):
@@ -108,16 +85,15 @@ def _gunicorn_access_line(path: Path):
 
 
 def _app_with_and_without_observer():
-    """The app as served, and the same app with the observer's hooks taken out: their difference is its cost."""
+    """The app as served, and the same app with METRICS=off: their difference is what the observer costs."""
     from eta311.settings import Settings
     from eta311.web.app import create_app
 
     def build(observed: bool):
-        app = create_app(Settings(model_uri=str(ROOT / "models"), fallback_uri=None, reload_interval_seconds=0))
-        if not observed:
-            for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
-                hooks[None] = [f for f in hooks.get(None, []) if f.__module__ != "eta311.web.observe"]
-        client = app.test_client()
+        settings = Settings(
+            model_uri=str(ROOT / "models"), fallback_uri=None, reload_interval_seconds=0, observe_requests=observed
+        )
+        client = create_app(settings).test_client()
         return lambda: client.get("/predict/appliance")
 
     return build(True), build(False)
@@ -177,7 +153,9 @@ def in_subprocess_hooks(folder: Path, core: str | None) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hooks-only", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--before", help="commit to compare with (default: the one before metrics were added)")
+    parser.add_argument(
+        "--before", help="a commit to compare with, served from a worktree (default: this checkout with METRICS=off)"
+    )
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=8)
@@ -186,20 +164,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.hooks_only:
         print(json.dumps(hook_microseconds()))
         return 0
-    before = args.before or commit_before_metrics()
+    before = args.before and git("rev-parse", "--short", args.before)
     now = git("rev-parse", "--short", "HEAD") + (
         "+changes" if git("status", "--porcelain", "--untracked-files=no") else ""
     )
     load_core, server_core = cores()
     folder = Path(tempfile.mkdtemp(prefix="bench-observability-"))
     tree = folder / "before"
-    git("worktree", "add", "--detach", str(tree), before)
+    if before:
+        git("worktree", "add", "--detach", str(tree), before)
     env = {"STORE_URI": str(folder / "store"), "RELOAD_INTERVAL_SECONDS": "30"}
     servers: list[Server] = []
     try:
         floor = Server(FLOOR_COMMAND, server_core, env)
-        old_command = f"cd {shlex.quote(str(tree))} && PYTHONPATH={shlex.quote(str(tree))} exec {procfile_web()}"
-        old = Server(f"sh -c {shlex.quote(old_command)}", server_core, env)
+        if before:
+            old_command = f"cd {shlex.quote(str(tree))} && PYTHONPATH={shlex.quote(str(tree))} exec {procfile_web()}"
+            old = Server(f"sh -c {shlex.quote(old_command)}", server_core, env)
+        else:
+            old = Server(procfile_web(), server_core, {**env, "METRICS": "off"})
         new = Server(procfile_web(), server_core, env)
         servers = [floor, old, new]
         medians, model = request_paths()
@@ -237,9 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for server in servers:
             server.stop()
-        git("worktree", "remove", "--force", str(tree))
+        if before:
+            git("worktree", "remove", "--force", str(tree))
         shutil.rmtree(folder, ignore_errors=True)
-    text = report(results, together, hooks, before, now, args)
+    text = report(results, together, hooks, f"{before}, served from a worktree" if before else "METRICS=off", now, args)
     print(text)
     Path(args.out).write_text(text)
     return 0
@@ -259,8 +242,8 @@ def report(
         return statistics.median(run["rps"] / floor for run, floor in zip(results[name], floors))
 
     lines = [
-        f"# bench_observability: before = {before} (no metrics, Gunicorn's access log), now = {now}"
-        f" (metrics + one logfmt line per request); c={args.connections}, median of {args.rounds}"
+        f"# bench_observability: before = {before} (no request ids, metrics or request lines), now = {now}"
+        f" (request ids, metrics, one logfmt line per request); c={args.connections}, median of {args.rounds}"
         f" interleaved rounds of {args.seconds} s",
         "",
         f"{'run':<16}{'req/s':>9}{'x floor':>9}{'p50 ms':>8}{'p99 ms':>8}{'errors':>8}",

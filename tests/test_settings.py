@@ -31,6 +31,7 @@ def test_the_store_sets_where_the_service_looks_unless_model_uri_says_otherwise(
         ({"BUNDLED_FALLBACK": "0"}, {"fallback_uri": None}),
         ({"ECHO_REQUIRES_KEY": "0"}, {"echo_requires_key": False}),
         ({"LOG_LEVEL": "debug"}, {"log_level": "DEBUG"}),
+        ({"METRICS": "off", "METRICS_TOKEN": "t0ken"}, {"observe_requests": False, "metrics_token": "t0ken"}),
         ({"ANONYMOUS_PLAN": "standard"}, {"anonymous_plan": "standard"}),
         (
             {"MAX_BATCH_ROWS": "1", "RELOAD_INTERVAL_SECONDS": "0", "PORT": "8080"},
@@ -52,6 +53,7 @@ def test_each_variable_sets_what_it_says(env, expected):
     [
         ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not 'VERBOSE'"),
         ({"API_KEYS": "yes"}, "API_KEYS must be on or off, not 'yes'"),
+        ({"METRICS": "0"}, "METRICS must be on or off, not '0'"),
         ({"API_KEYS": "on"}, "API_KEYS=on needs REDIS_URL or API_KEYS_FILE to keep the keys in"),
         ({"ANONYMOUS_PLAN": "gold"}, "ANONYMOUS_PLAN must be one of free, standard, partner, not 'gold'"),
         ({"RELOAD_INTERVAL_SECONDS": "soon"}, "RELOAD_INTERVAL_SECONDS must be a whole number, not 'soon'"),

@@ -86,7 +86,8 @@ def _base_app(settings: Settings) -> Flask:
     logging.getLogger("eta311").setLevel(settings.log_level)
     # No static folder: Flask would otherwise add /static/<path:filename>, an undeclared route serving nothing.
     app = Flask("eta311", static_folder=None)
-    install_observer(app)  # first, so every answer (a refusal by the gate too) has its id and log line
+    if settings.observe_requests:
+        install_observer(app)  # first, so every answer (a refusal by the gate too) has its id and log line
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SETTINGS"] = settings
     app.json.sort_keys = False  # answers read in the order they are built: status first

@@ -224,3 +224,15 @@ def test_the_readme_shows_every_metric_and_only_those():
     section = README.split("## Operating it", 1)[1].split("\n## ", 1)[0]
     shown = set(re.findall(r"^(\w+?)(?:_total|_bucket|_count|_sum)?\{", section, re.M))
     assert shown == ours, shown ^ ours
+
+
+def test_with_metrics_off_requests_go_unobserved(published, lines):
+    store, _ = published
+    settings = Settings(model_uri=str(store.root), fallback_uri=None, reload_interval_seconds=0, observe_requests=False)
+    client = create_app(settings).test_client()
+    before = sample("http_requests_total", route=MEDIANS_ROUTE, method="GET", status="200")
+    reply = client.get("/predict/appliance", headers={"X-Request-ID": "req-0123456789"})
+    assert reply.status_code == 200 and "X-Request-ID" not in reply.headers
+    assert sample("http_requests_total", route=MEDIANS_ROUTE, method="GET", status="200") == before
+    assert not [line for line in lines() if "logger=eta311.request" in line]
+    assert client.get("/metrics").status_code == 200  # still there, for what the workers load and refuse
