@@ -119,7 +119,31 @@ def check_json_shape(blob: bytes, max_values: int, outer: str | None = None, max
     openers = blob.count(b"{") + blob.count(b"[")
     if openers <= max_depth and openers + blob.count(b",") <= max_values:
         return  # cannot be too deep or too big, whatever its strings hold: the common small request
+    if _within_limits(blob, max_depth, max_values):
+        return  # a large batch: the walk below would take 30 ms for 10,000 rows to find nothing
     _Shape(outer).check(blob, max_depth, max_values)
+
+
+_DEPTH_STEPS = np.zeros(256, dtype=np.int8)
+_DEPTH_STEPS[list(b"{[")] = 1
+_DEPTH_STEPS[list(b"}]")] = -1
+
+
+def _within_limits(blob: bytes, max_depth: int, max_values: int) -> bool:
+    """True only when the walk would pass the whole text: said without a Python loop per token.
+
+    With no backslash and an even number of quotes, every string is one pair of quotes, exactly
+    as the walk's token pattern reads it, so the structure is what lies between the pairs. Anything
+    else (escapes, an odd quote) is False and left to the walk, as is any text near a limit.
+    """
+    if b"\\" in blob or blob.count(b'"') % 2:
+        return False
+    structure = b"".join(blob.split(b'"')[0::2])
+    openers = structure.count(b"{") + structure.count(b"[")
+    if openers + structure.count(b",") > max_values:
+        return False
+    depth = np.cumsum(_DEPTH_STEPS[np.frombuffer(structure, dtype=np.uint8)], dtype=np.int32)
+    return int(depth.max(initial=0)) <= max_depth
 
 
 def _locate_non_finite(document: Any, path: str) -> str | None:

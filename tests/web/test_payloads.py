@@ -66,3 +66,40 @@ def test_bulk_checks_decide_every_row_as_prediction_request_does():
         else:
             assert got[1] == expected[1], row
     assert (len(checked.model_rows), len(checked.median_rows), len(checked.failures)) == (3 * 3, 3 * 1, 3 * 18)
+
+
+def walk_only(blob: bytes, max_values: int) -> str:
+    from eta311.web.payloads import MAX_JSON_DEPTH, _Shape
+
+    try:
+        _Shape(None).check(blob, MAX_JSON_DEPTH, max_values)
+    except ApiError as error:
+        return f"{error.status_code} {error.body()}"
+    return "passes"
+
+
+def test_large_bodies_are_judged_as_the_token_walk_judges_them():
+    import json
+
+    from eta311.web.payloads import check_json_shape
+
+    record = {"complaint_type": "Noise - Residential", "lat": 40.7, "lon": -73.9, "date": "2019-06-08 00:00:09"}
+    batch = {"records": [record] * 300}
+    bodies = [
+        json.dumps(batch).encode(),
+        json.dumps({"records": [{**record, "complaint_type": "[[[{{{,,,"}] * 300}).encode(),  # structure in strings
+        json.dumps({"records": [{**record, "complaint_type": 'say "hi" [' + "\\\\"}] * 300}).encode(),  # escapes
+        b'{"records": [' + b",".join([b'{"complaint_type": "rodent"}'] * 300) + b"]" + b'"',  # an odd quote
+        json.dumps({"records": [[[[record]]]] * 100}).encode(),
+        ("[" * 40 + "1" + "]" * 40).encode(),  # too deep
+        json.dumps({"records": [[1] * 40] * 40}).encode(),  # deep enough to count, not too deep
+        json.dumps({"records": list(range(3000))}).encode(),  # too many values for the limit below
+    ]
+    for blob in bodies:
+        try:
+            check_json_shape(blob, 2500)
+            judged = "passes"
+        except ApiError as error:
+            judged = f"{error.status_code} {error.body()}"
+        assert judged == walk_only(blob, 2500), blob[:80]
+    assert walk_only(bodies[0], 2500) == "passes" and walk_only(bodies[5], 2500) != "passes"
