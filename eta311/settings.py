@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from eta311.plans import PLANS
 
+log = logging.getLogger(__name__)
 BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
 # The pipeline's store (STORE_URI): raw days under raw/, what the trigger publishes under published/.
 DEFAULT_STORE_URI = "data"
@@ -45,6 +47,21 @@ def _origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _trusted_hops(env: Mapping[str, str]) -> int:
+    """Heroku's router is one proxy hop, and Heroku sets DYNO in every dyno; elsewhere no proxy is assumed."""
+    hops = _int(env, "TRUSTED_PROXY_HOPS", 1 if env.get("DYNO") else 0, 0)
+    if hops and not env.get("DYNO"):
+        # Without a proxy that appends the real address, X-Forwarded-For is whatever the client
+        # says: anyone could reset their per-address limit by sending a new one each time.
+        log.warning(
+            "TRUSTED_PROXY_HOPS=%d but DYNO is unset: unless %d proxies in front of this server append to"
+            " X-Forwarded-For, clients choose the address they are limited by",
+            hops,
+            hops,
+        )
+    return hops
+
+
 @dataclass(frozen=True)
 class Settings:
     # Where the service looks for medians.json and model_card.json first...
@@ -67,6 +84,9 @@ class Settings:
     echo_requires_key: bool = True
     anonymous_plan: str | None = None
     trusted_proxy_hops: int = 0
+    # How long a key record read from Redis is trusted while Redis does not answer (revocations
+    # take effect within it even through an outage).
+    api_key_cache_seconds: int = 60
     rate_limit_storage_uri: str | None = None
     port: str = "5000"
     # Unset: /metrics is open (a private network or Heroku's metrics drain); set: it needs this bearer token.
@@ -111,7 +131,8 @@ class Settings:
             echo_requires_key=env.get("ECHO_REQUIRES_KEY", "1") != "0",
             anonymous_plan=anonymous_plan,
             # Heroku's router is one proxy hop, and Heroku sets DYNO in every dyno.
-            trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 1 if env.get("DYNO") else 0, 0),
+            trusted_proxy_hops=_trusted_hops(env),
+            api_key_cache_seconds=_int(env, "API_KEY_CACHE_SECONDS", 60, 1),
             rate_limit_storage_uri=env.get("RATE_LIMIT_STORAGE_URI") or redis_url,
             port=env.get("PORT") or "5000",
             metrics_token=env.get("METRICS_TOKEN") or None,

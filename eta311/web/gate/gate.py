@@ -14,7 +14,7 @@ from eta311.settings import Settings
 from eta311.web import metrics
 from eta311.web.gate.keys import KEY_PATTERN, KeyStore, digest, open_key_store
 from eta311.web.gate.limiter import Limiter, local_counter_uri
-from eta311.web.gate.redis import redis_client
+from eta311.web.gate.redis import RedisBreaker, redis_client
 
 if TYPE_CHECKING:
     import redis
@@ -50,9 +50,11 @@ class Gate:
         anonymous_plan: Plan | None,
         trusted_hops: int,
         redis: redis.Redis | None = None,
+        breaker: RedisBreaker | None = None,
     ) -> None:
         self.keys = keys
         self.redis = redis
+        self.breaker = breaker or RedisBreaker()
         self.limiter = limiter
         self.anonymous_plan = anonymous_plan
         self.trusted_hops = trusted_hops
@@ -70,12 +72,16 @@ class Gate:
         """ok / unreachable for /health, when Redis is configured (one PING on the shared client)."""
         if self.redis is None:
             return None
+        if self.breaker.skipping:  # a health check must not pay the timeout the requests are spared
+            return "unreachable"
         try:
             self.redis.ping()
-            return "ok"
-        except Exception:  # noqa: BLE001 - any failure to answer is 'unreachable'
+        except Exception as exc:  # noqa: BLE001 - any failure to answer is 'unreachable'
             metrics.redis_error("health")
+            self.breaker.failed(f"Redis PING failed: {exc}")
             return "unreachable"
+        self.breaker.succeeded()
+        return "ok"
 
     def admit(self, headers: Mapping[str, str], remote_addr: str | None) -> dict[str, str]:
         """The rate-limit headers for a request that may pass; Unauthorized, Forbidden or TooManyRequests if not."""
@@ -101,12 +107,15 @@ def build_gate(settings: Settings) -> Gate:
     """Keys from Redis or a file (or none: open), counters in Redis or a local SQLite file."""
     keys: KeyStore | None = None
     redis = redis_client(settings.redis_url) if settings.redis_url else None
+    breaker = RedisBreaker()  # one per process: keys, limits and /health skip a failing Redis together
     if settings.require_api_keys:
-        keys = open_key_store(settings.redis_url, settings.api_keys_file, redis)
+        keys = open_key_store(
+            settings.redis_url, settings.api_keys_file, redis, breaker, settings.api_key_cache_seconds
+        )
     anonymous = PLANS[settings.anonymous_plan] if settings.anonymous_plan else None
     limiter = None
     if keys is not None or anonymous is not None:
-        limiter = Limiter(settings.rate_limit_storage_uri or local_counter_uri(settings.port))
+        limiter = Limiter(settings.rate_limit_storage_uri or local_counter_uri(settings.port), breaker)
     if keys is None:
         log.warning(
             "API keys are off: the service is open to anyone%s. Set REDIS_URL or API_KEYS_FILE to require keys.",
@@ -118,4 +127,4 @@ def build_gate(settings: Settings) -> Gate:
             "Redis" if settings.redis_url else settings.api_keys_file,
             limiter.storage_uri,
         )
-    return Gate(keys, limiter, anonymous, settings.trusted_proxy_hops, redis)
+    return Gate(keys, limiter, anonymous, settings.trusted_proxy_hops, redis, breaker)

@@ -19,7 +19,7 @@ from eta311.errors import Unavailable
 from eta311.plans import Plan
 from eta311.settings import SettingsError
 from eta311.web import metrics
-from eta311.web.gate.redis import redis_client
+from eta311.web.gate.redis import KEY_CACHE_SECONDS, RedisBreaker, redis_client
 
 if TYPE_CHECKING:
     import redis
@@ -110,33 +110,55 @@ class FileKeys:
 
 
 class RedisKeys:
-    """Key records in a Redis hash shared by every dyno; a local copy answers while Redis is down."""
+    """Key records in a Redis hash shared by every dyno; a recent local copy answers while Redis is down.
 
-    def __init__(self, client: redis.Redis) -> None:
+    A copy is trusted for cache_seconds after Redis last confirmed it, so a key revoked before an
+    outage stops working within that time even if Redis never answers again; an older or unknown
+    key gets 503 until Redis is back.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        breaker: RedisBreaker | None = None,
+        cache_seconds: float = KEY_CACHE_SECONDS,
+    ) -> None:
         self.client = client
-        self._cache: dict[str, KeyRecord] = {}
+        self.breaker = breaker or RedisBreaker()
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[KeyRecord, float]] = {}  # key id -> (record, when Redis last confirmed it)
         self._lock = threading.Lock()
         try:
-            self._cache = {r.key_id: r for r in self.all()}
+            now = self.breaker.clock()
+            self._cache = {r.key_id: (r, now) for r in self.all()}
         except Exception as exc:  # noqa: BLE001 - start without the cache; requests will retry Redis
             metrics.redis_error("keys")
             log.warning("could not load API keys from Redis at start-up: %s", exc)
 
+    def _cached(self, key_id: str, why: str) -> KeyRecord:
+        record, confirmed = self._cache.get(key_id, (None, float("-inf")))
+        if record is None or self.breaker.clock() - confirmed > self.cache_seconds:
+            raise Unavailable(f"API keys cannot be checked right now ({why}); retry shortly")
+        return record
+
     def get(self, key_id: str) -> KeyRecord | None:
         import redis
 
+        if self.breaker.skipping:
+            return self._cached(key_id, "Redis is not answering")
         try:
             raw = self.client.hget(REDIS_KEYS_HASH, key_id)
         except redis.RedisError as exc:
             metrics.redis_error("keys")
-            if key_id in self._cache:
-                return self._cache[key_id]
-            raise Unavailable("API keys cannot be checked right now; retry shortly") from exc
+            self.breaker.failed(f"Redis key lookup failed: {exc}")
+            return self._cached(key_id, "Redis is not answering")
+        self.breaker.succeeded()
         with self._lock:
             if raw is None:
                 self._cache.pop(key_id, None)
                 return None
-            record = self._cache[key_id] = KeyRecord.from_json(raw)
+            record = KeyRecord.from_json(raw)
+            self._cache[key_id] = (record, self.breaker.clock())
         return record
 
     def put(self, record: KeyRecord) -> None:
@@ -148,13 +170,19 @@ class RedisKeys:
         )
 
 
-def open_key_store(redis_url: str | None, keys_file: str | None, client: redis.Redis | None = None) -> KeyStore:
+def open_key_store(
+    redis_url: str | None,
+    keys_file: str | None,
+    client: redis.Redis | None = None,
+    breaker: RedisBreaker | None = None,
+    cache_seconds: float = KEY_CACHE_SECONDS,
+) -> KeyStore:
     """Where keys are kept: Redis when there is a URL (every dyno shares it), else the keys file (one machine).
 
     The service passes its shared client (also used by /health); scripts/keys.py lets one be made here.
     """
     if redis_url:
-        return RedisKeys(client if client is not None else redis_client(redis_url))
+        return RedisKeys(client if client is not None else redis_client(redis_url), breaker, cache_seconds)
     if keys_file:
         return FileKeys(keys_file)
     raise SettingsError("set REDIS_URL or API_KEYS_FILE to say where keys are kept")

@@ -16,7 +16,7 @@ from eta311.errors import TooManyRequests
 from eta311.plans import Plan
 from eta311.web import metrics
 from eta311.web.gate import sqlite_storage  # noqa: F401 - registers the sqlite:// storage with limits
-from eta311.web.gate.redis import REDIS_RETRY_AFTER_SECONDS, is_redis_url, redis_options
+from eta311.web.gate.redis import RedisBreaker, is_redis_url, redis_options
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +30,21 @@ def local_counter_uri(port: str) -> str:
 class Limiter:
     """Fixed-window counters in a `limits` storage for a plan's burst window and its day; fails open."""
 
-    def __init__(self, storage_uri: str) -> None:
+    def __init__(self, storage_uri: str, breaker: RedisBreaker | None = None) -> None:
         options = redis_options(storage_uri) if is_redis_url(storage_uri) else {}
         self.storage = storage_from_string(storage_uri, wrap_exceptions=True, **options)
         self.storage_uri = storage_uri.split("@")[-1]  # never log a password
         self.on_redis = is_redis_url(storage_uri)
-        self._skip_until = 0.0
+        # On Redis, the gate's breaker: a failed key lookup skips the counters too, and the reverse.
+        self.breaker = breaker if breaker is not None and self.on_redis else RedisBreaker()
         self.last_error: str | None = None
 
     def hit(self, identity: str, plan: Plan) -> dict[str, str]:
         """Count one request; the rate-limit headers, or TooManyRequests. Storage down: allowed, logged."""
-        if time.monotonic() < self._skip_until:
+        if self.breaker.skipping:
+            self.last_error = (
+                self.last_error or f"rate-limit storage {self.storage_uri} skipped: {self.breaker.last_error}"
+            )
             return {}
         rate = RateLimitItemPerSecond(plan.burst, plan.rate_window_seconds)
         quota = RateLimitItemPerDay(plan.quota)
@@ -57,9 +61,9 @@ class Limiter:
         except StorageError as exc:
             if self.on_redis:
                 metrics.redis_error("limits")
-            self._skip_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
             self.last_error = f"rate-limit storage {self.storage_uri} unreachable: {exc}"
-            log.warning("%s; limits are off for %.0f s", self.last_error, REDIS_RETRY_AFTER_SECONDS)
+            self.breaker.failed(self.last_error)
+            log.warning("%s; limits are off for %.0f s", self.last_error, self.breaker.retry_after)
             return {}
         self.last_error = None
         remaining = max(0, tightest.amount - counts[tightest])
