@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt py
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install services browser run lint test train bench bench-observability clean
+.PHONY: install services browser run lint test train bench bench-observability clean lambda serverless
 
 install: $(STAMP)
 
@@ -66,6 +66,48 @@ bench-peers: install wrk
 bench-observability: install
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/bench_observability.py
+
+# AWS Lambda: `zappa package` zips a whole virtualenv, so it gets one of its own with only the serving
+# set (requirements-serve.txt) and Zappa, on the runtime's Python; rebuilt only when they change.
+LAMBDA_PYTHON ?= python3.11
+LAMBDA_STAGE ?= dev
+LAMBDA_VENV := .venv-lambda
+LAMBDA_ZIP := dist/eta311-$(LAMBDA_STAGE).zip
+ZAPPA := zappa==0.63.0
+LAMBDA_STAMP := $(LAMBDA_VENV)/.installed-$(shell echo "$(ZAPPA) $(LAMBDA_PYTHON)" | cat - requirements-serve.txt | sha256sum | cut -c1-12)
+
+$(LAMBDA_STAMP): requirements-serve.txt
+	test -x $(LAMBDA_VENV)/bin/python || $(LAMBDA_PYTHON) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-serve.txt $(ZAPPA)
+	rm -f $(LAMBDA_VENV)/.installed-*
+	touch $@
+
+# The package for LAMBDA_STAGE in dist/, refused if over 50 MiB zipped or 120 MiB unzipped. Zappa zips
+# the folder it runs in, so it runs in dist/src holding only what the functions use: a new folder in
+# the repo (another virtualenv, screenshots) can never land in the package. Packaging never calls
+# AWS: placeholder credentials keep boto3 from looking for real ones.
+lambda: $(LAMBDA_STAMP)
+	rm -rf dist/src && mkdir -p dist/src/models
+	cp -r zappa_settings.json predict.py echo.py eta311 dist/src/
+	cp models/model_card.json models/medians.json models/*.npz dist/src/models/
+	find dist/src -name __pycache__ -prune -exec rm -rf {} +
+	cd dist/src && env -u AWS_PROFILE VIRTUAL_ENV=$(CURDIR)/$(LAMBDA_VENV) PATH="$(CURDIR)/$(LAMBDA_VENV)/bin:$$PATH" \
+		AWS_ACCESS_KEY_ID=packaging-only AWS_SECRET_ACCESS_KEY=packaging-only AWS_DEFAULT_REGION=us-east-1 \
+		$(CURDIR)/$(LAMBDA_VENV)/bin/zappa package $(LAMBDA_STAGE) -o $(CURDIR)/$(LAMBDA_ZIP)
+	$(LAMBDA_VENV)/bin/python scripts/check_lambda_package.py $(LAMBDA_ZIP) --stage $(LAMBDA_STAGE)
+
+# serverless.yml, packaged into .serverless/ by the Serverless Framework's open-source CLI (osls, from
+# npm, no login) with serverless-wsgi and serverless-python-requirements, as package-lock.json pins them.
+NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | sha256sum | cut -c1-12)
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+serverless: $(NODE_STAMP)
+	env -u AWS_PROFILE AWS_ACCESS_KEY_ID=packaging-only AWS_SECRET_ACCESS_KEY=packaging-only AWS_DEFAULT_REGION=us-east-1 \
+		npx --no-install osls package --stage $(LAMBDA_STAGE)
 
 clean:
 	rm -rf $(VENV) $(PEERS) .pytest_cache

@@ -23,12 +23,14 @@ log = logging.getLogger(__name__)
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
-    """The key from x-api-key, or from Authorization: Bearer."""
-    key = headers.get("x-api-key")
-    if not key:
-        scheme, _, value = (headers.get("Authorization") or "").partition(" ")
-        key = value.strip() if scheme.lower() == "bearer" else None
-    return key or None
+    """The key from Authorization: Bearer, else from x-api-key.
+
+    Bearer first: behind API Gateway's own keys (api_key_required), x-api-key carries the gateway's key,
+    so a client of both sends the service's key as a Bearer token.
+    """
+    scheme, _, value = (headers.get("Authorization") or "").partition(" ")
+    key = value.strip() if scheme.lower() == "bearer" else None
+    return key or headers.get("x-api-key") or None
 
 
 def client_ip(forwarded_for: str | None, remote_addr: str | None, trusted_hops: int) -> str:
