@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import time
 from contextvars import ContextVar
@@ -12,7 +11,7 @@ from contextvars import ContextVar
 # model_version once known. Every line logged while serving it carries them.
 request_fields: ContextVar[dict | None] = ContextVar("request_fields", default=None)
 
-_QUOTE = re.compile(r'[\s"=\\]')
+_NEEDS_QUOTES = frozenset(' "=\\\t\n\r\f\v')
 
 
 def annotate(**fields: object) -> None:
@@ -23,8 +22,8 @@ def annotate(**fields: object) -> None:
 
 
 def logfmt_value(value: object) -> str:
-    text = "" if value is None else str(value)
-    if text and not _QUOTE.search(text):
+    text = value if type(value) is str else ("" if value is None else str(value))
+    if text and _NEEDS_QUOTES.isdisjoint(text):
         return text
     # Quoted, with newlines escaped: a traceback stays one line, so log routers never split it.
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "") + '"'
@@ -35,23 +34,55 @@ class LogfmtFormatter(logging.Formatter):
 
     _second, _stamp = -1, ""
 
-    def format(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
+    def line(self, created: float, level: str, logger: str, msg: str, *sources: dict | None) -> str:
+        second = int(created)
         if second != self._second:  # one strftime a second, not one a line
             self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         parts = [
-            f"ts={self._stamp}.{int(record.msecs):03d}Z",
-            f"level={record.levelname.lower()}",
-            f"logger={record.name}",
-            f"msg={logfmt_value(record.getMessage())}",
+            f"ts={self._stamp}.{int((created - second) * 1000):03d}Z level={level} logger={logger}"
+            f" msg={logfmt_value(msg)}"
         ]
-        # The record's own fields first (a request line reads method, route, status...), then the request's.
-        for source in (getattr(record, "fields", None), request_fields.get()):
+        for source in sources:
             if source:
-                parts.extend(f"{key}={logfmt_value(value)}" for key, value in source.items() if value is not None)
-        if record.exc_info:
-            parts.append(f"exc={logfmt_value(self.formatException(record.exc_info))}")
+                for key, value in source.items():
+                    if value is not None:
+                        parts.append(f"{key}={logfmt_value(value)}")
         return " ".join(parts)
+
+    def format(self, record: logging.LogRecord) -> str:
+        # The record's own fields first (a request line reads method, route, status...), then the request's.
+        text = self.line(
+            record.created,
+            record.levelname.lower(),
+            record.name,
+            record.getMessage(),
+            getattr(record, "fields", None),
+            request_fields.get(),
+        )
+        if record.exc_info:
+            text += f" exc={logfmt_value(self.formatException(record.exc_info))}"
+        return text
+
+
+def log_info_line(logger: logging.Logger, msg: str, fields: dict) -> None:
+    """logger.info(msg) with fields, written straight to the root's logfmt stream handlers (stdout).
+
+    One line per request: the logging module's record and handler chain cost several times the line
+    itself (more under gevent, whose locks are Python code): scripts/bench_observability.py.
+    """
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    line = None
+    for handler in logging.getLogger().handlers:
+        formatter = handler.formatter
+        if isinstance(formatter, LogfmtFormatter) and isinstance(handler, logging.StreamHandler):
+            if handler.level > logging.INFO:
+                continue
+            if line is None:
+                line = formatter.line(time.time(), "info", logger.name, msg, fields, request_fields.get()) + "\n"
+            with handler.lock:  # whole lines, also from threads
+                handler.stream.write(line)
+                handler.stream.flush()
 
 
 def configure_root(level: str | int) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from flask import Blueprint, Flask, Response, current_app, g, request
 
 from eta311.errors import Unauthorized
-from eta311.logfmt import request_fields
+from eta311.logfmt import log_info_line, request_fields
 from eta311.web import metrics
 from eta311.web.openapi import METRICS
 from eta311.web.routes import route
@@ -36,6 +36,7 @@ def install_observer(app: Flask) -> None:
 
     @app.before_request
     def start() -> None:
+        # Set anew for every request: a thread (gthread) or greenlet never sees an earlier request's.
         fields = {"request_id": request_id(request.headers)}
         request_fields.set(fields)
         g.observed = (time.perf_counter(), fields)
@@ -52,24 +53,17 @@ def install_observer(app: Flask) -> None:
         rule = request.url_rule
         route = rule.rule if rule is not None else metrics.UNMATCHED
         metrics.observe_request(route, request.method, response.status_code, seconds)
-        if log.isEnabledFor(logging.INFO):
-            log.info(
-                "request",
-                extra={
-                    "fields": {
-                        "method": request.method,
-                        "route": route,
-                        "status": response.status_code,
-                        "duration_ms": f"{seconds * 1000:.2f}",
-                    }
-                },
-            )
+        log_info_line(
+            log,
+            "request",
+            {
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": f"{seconds * 1000:.2f}",
+            },
+        )
         return response
-
-    @app.teardown_request
-    def forget(_error: BaseException | None) -> None:
-        # Threads serve one request after another: the next one must not inherit these fields.
-        request_fields.set(None)
 
 
 metrics_blueprint = Blueprint("metrics", __name__)
