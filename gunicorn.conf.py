@@ -68,9 +68,13 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
 # --- Operating it (issue 15): logfmt logs and Prometheus metrics across workers ---------------------
 
 
+# The app writes one line per request (route, request id, key id, model version), so Gunicorn's
+# access log is off; with METRICS=off the app writes none and Gunicorn's plain line is back.
+accesslog = "-" if os.environ.get("METRICS") == "off" else None
+
+
 class LogfmtLogger(glogging.Logger):
-    """Gunicorn's own lines (boot, signals, worker exits) in the app's logfmt, and no access log:
-    the app writes one line per request, with its route, request id, key id and model version."""
+    """Gunicorn's own lines (boot, signals, worker exits) in the app's logfmt; its access log only with METRICS=off."""
 
     def setup(self, cfg):
         super().setup(cfg)
@@ -79,7 +83,8 @@ class LogfmtLogger(glogging.Logger):
         configure_root(self.loglevel)  # before the app is preloaded, so its start-up lines match
 
     def access(self, resp, req, environ, request_time):
-        pass
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
 
 
 logger_class = LogfmtLogger

@@ -91,7 +91,7 @@ class Settings:
     port: str = "5000"
     # Unset: /metrics is open (a private network or Heroku's metrics drain); set: it needs this bearer token.
     metrics_token: str | None = None
-    # Off: no request ids, no per-request metrics and no request lines (to measure what they cost).
+    # Off: no request ids, per-request metrics or request lines; gunicorn.conf.py turns its access log back on.
     observe_requests: bool = True
     # Origins whose pages may call the API from a browser (CORS); empty: none, ("*",): any.
     cors_origins: tuple[str, ...] = ()

@@ -1,6 +1,7 @@
 """What metrics and logs cost to serve: the service without them and with them, against the floor.
 
-"Before" is this checkout with METRICS=off (no request ids, request metrics or request lines), or
+"Before" is this checkout with METRICS=off (no request ids, request metrics or logfmt request lines;
+Gunicorn's access line instead, as the service logged before them), or
 with --before REF a commit served from a temporary git worktree (its own code and gunicorn.conf.py,
 this checkout's .venv). The floor, the service before and the service now run side by side on the
 server core. Two ways, because this host is shared and drifts in speed by tens of percent:
@@ -85,16 +86,27 @@ def _gunicorn_access_line(path: Path):
 
 
 def _app_with_and_without_observer():
-    """The app as served, and the same app with METRICS=off: their difference is what the observer costs."""
+    """WSGI calls of the app as served and of the same app with METRICS=off: the difference is the observer."""
+    import io
+
+    from werkzeug.test import EnvironBuilder
+
     from eta311.settings import Settings
     from eta311.web.app import create_app
+
+    environ = EnvironBuilder(path="/predict/appliance").get_environ()
 
     def build(observed: bool):
         settings = Settings(
             model_uri=str(ROOT / "models"), fallback_uri=None, reload_interval_seconds=0, observe_requests=observed
         )
-        client = create_app(settings).test_client()
-        return lambda: client.get("/predict/appliance")
+        app = create_app(settings)
+
+        def call() -> None:
+            answer = app.wsgi_app({**environ, "wsgi.input": io.BytesIO(b"")}, lambda *_: None)
+            b"".join(answer)
+
+        return call
 
     return build(True), build(False)
 
@@ -162,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     if args.hooks_only:
+        from gevent import monkey
+
+        monkey.patch_all()  # as gunicorn.conf.py does for the workers
         print(json.dumps(hook_microseconds()))
         return 0
     before = args.before and git("rev-parse", "--short", args.before)
@@ -242,7 +257,7 @@ def report(
         return statistics.median(run["rps"] / floor for run, floor in zip(results[name], floors))
 
     lines = [
-        f"# bench_observability: before = {before} (no request ids, metrics or request lines), now = {now}"
+        f"# bench_observability: before = {before} (no request ids or metrics, Gunicorn's access line), now = {now}"
         f" (request ids, metrics, one logfmt line per request); c={args.connections}, median of {args.rounds}"
         f" interleaved rounds of {args.seconds} s",
         "",
@@ -274,7 +289,7 @@ def report(
         )
     floor_us = 1e6 / statistics.median(floors)  # the floor runs on one core: its time per request
     lines.append(
-        f"in-process through Flask's test client, median of 30 alternating pairs: the observer adds"
+        f"in-process WSGI calls (gevent-patched, as a worker), median of 30 alternating pairs: the observer adds"
         f" {hooks['observer']:.0f} us to a medians request ({hooks['app']:.0f} us without it), of which"
         f" {hooks['observer'] - hooks['observer without its line']:.0f} us is its logfmt line (to a file);"
         f" Gunicorn's access line, which it replaces, costs {hooks['access line']:.0f} us;"

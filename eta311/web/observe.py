@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hmac
+import itertools
 import logging
+import os
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Mapping
 
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -23,12 +25,30 @@ log = logging.getLogger("eta311.request")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,200}")
 
 
+class _RequestIds:
+    """Fresh ids: a random prefix per process and a counter (a uuid4 costs a system call a request)."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)  # workers must not repeat the master's ids
+
+    def reset(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.counter = itertools.count(1)
+
+    def new(self) -> str:
+        return f"{self.prefix}-{next(self.counter):x}"
+
+
+_ids = _RequestIds()
+
+
 def request_id(headers: Mapping[str, str]) -> str:
-    """The caller's X-Request-ID if it is safe to echo and log, else a fresh UUID."""
+    """The caller's X-Request-ID if it is safe to echo and log, else a fresh one."""
     given = headers.get("X-Request-ID")
     if given and REQUEST_ID.fullmatch(given):
         return given
-    return str(uuid.uuid4())
+    return _ids.new()
 
 
 def install_observer(app: Flask) -> None:
@@ -43,26 +63,28 @@ def install_observer(app: Flask) -> None:
 
     @app.after_request
     def finish(response: Response) -> Response:
+        current = request._get_current_object()  # one proxy lookup, not one per attribute
         observed = g.get("observed")
         if observed is None:  # routing failed before our hook ran: still an id and a line
-            observed = (time.perf_counter(), {"request_id": request_id(request.headers)})
+            observed = (time.perf_counter(), {"request_id": request_id(current.headers)})
             request_fields.set(observed[1])
         started, fields = observed
         seconds = time.perf_counter() - started
         response.headers["X-Request-ID"] = fields["request_id"]
-        rule = request.url_rule
+        rule = current.url_rule
         route = rule.rule if rule is not None else metrics.UNMATCHED
-        metrics.observe_request(route, request.method, response.status_code, seconds)
+        metrics.observe_request(route, current.method, response.status_code, seconds)
         log_info_line(
             log,
             "request",
             {
-                "method": request.method,
+                "method": current.method,
                 "route": route,
                 "status": response.status_code,
                 "duration_ms": f"{seconds * 1000:.2f}",
             },
         )
+        request_fields.set(None)  # a thread serves one request after another: lines between carry no id
         return response
 
 

@@ -21,7 +21,7 @@ from eta311.web.gate.keys import FileKeys, new_key
 from eta311.web.observe import request_id
 
 MEDIANS_ROUTE = "/predict/<path:complaint_type>"
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+GENERATED = re.compile(r"^[0-9a-f]{16}-[0-9a-f]+$")  # a process's random prefix, then its counter
 
 
 def sample(name: str, **labels: str) -> float:
@@ -76,7 +76,8 @@ def test_a_safe_request_id_is_kept_anything_else_replaced(given, kept):
     answered = request_id({"X-Request-ID": given} if given else {})
     assert (answered == given) is kept
     if not kept:
-        assert UUID.match(answered)
+        assert GENERATED.match(answered)
+        assert request_id({}) != request_id({})  # never the same twice
 
 
 @pytest.mark.parametrize(
@@ -119,7 +120,7 @@ def test_the_log_line_names_the_key_id_and_the_version_but_never_the_key(publish
     assert f"medians_version={reply.json['model_version']}" in line
     assert key not in "\n".join(lines())
     request_id_header = reply.headers["X-Request-ID"]
-    assert UUID.match(request_id_header) and f"request_id={request_id_header}" in line
+    assert GENERATED.match(request_id_header) and f"request_id={request_id_header}" in line
 
 
 def test_a_refusal_by_the_gate_is_logged_counted_and_has_an_id(published, tmp_path, lines):
@@ -132,7 +133,7 @@ def test_a_refusal_by_the_gate_is_logged_counted_and_has_an_id(published, tmp_pa
     assert sample("eta311_rate_limit_refusals_total", plan="tiny", limit="rate") == before + 2
     assert sample("http_requests_total", route=MEDIANS_ROUTE, method="GET", status="429") == before_429 + 2
     refused = client.get("/predict/appliance")
-    assert refused.status_code == 401 and UUID.match(refused.headers["X-Request-ID"])
+    assert refused.status_code == 401 and GENERATED.match(refused.headers["X-Request-ID"])
     assert sum("status=429" in line for line in lines()) == 2 and sum("status=401" in line for line in lines()) == 1
 
 
@@ -236,3 +237,17 @@ def test_with_metrics_off_requests_go_unobserved(published, lines):
     assert sample("http_requests_total", route=MEDIANS_ROUTE, method="GET", status="200") == before
     assert not [line for line in lines() if "logger=eta311.request" in line]
     assert client.get("/metrics").status_code == 200  # still there, for what the workers load and refuse
+
+
+def test_a_forked_worker_makes_ids_of_its_own():
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child, as a Gunicorn worker forked from the master
+        os.write(write, request_id({}).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 200).decode()
+    os.close(read), os.close(write)
+    assert child.split("-")[0] != request_id({}).split("-")[0]
