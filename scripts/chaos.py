@@ -9,8 +9,12 @@ the slow-client attacks (30 s by default, as in issue #12; the test suite runs t
 from __future__ import annotations
 
 import argparse
+import base64
+import gzip
+import hashlib
 import http.client
 import json
+import math
 import os
 import shutil
 import signal
@@ -50,7 +54,8 @@ class Service:
         self.root = root
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="chaos-web-", suffix=".log", delete=False)  # noqa: SIM115 - the server writes to it until stop()
-        self.store = Path(tempfile.mkdtemp(prefix="chaos-store-"))
+        self.own_store = "STORE_URI" not in env
+        self.store = Path(env["STORE_URI"]) if not self.own_store else Path(tempfile.mkdtemp(prefix="chaos-store-"))
         full_env = {
             **os.environ,
             "STORE_URI": str(self.store),
@@ -96,6 +101,13 @@ class Service:
         os.killpg(self.process.pid, signal.SIGTERM)
 
     def stop(self) -> None:
+        self.stop_only()
+        Path(self.log.name).unlink(missing_ok=True)
+        if self.own_store:
+            shutil.rmtree(self.store, ignore_errors=True)
+
+    def stop_only(self) -> None:
+        """Stop the processes, keeping the store (a cold start on it comes next)."""
         if self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGTERM)
@@ -105,8 +117,6 @@ class Service:
                 self.process.wait()
             except ProcessLookupError:
                 pass
-        Path(self.log.name).unlink(missing_ok=True)
-        shutil.rmtree(self.store, ignore_errors=True)
 
     def __enter__(self) -> Service:
         return self
@@ -246,6 +256,7 @@ class RawClient:
         self.port = port
         self.sock: socket.socket | None = None
         self.reader = None
+        self.last_json = None
 
     def request(self, data: bytes, timeout: float = 30) -> tuple[str, int, bool]:
         """('ok', status, closed) / ('refused', 0, True) / ('failed', 0, True)."""
@@ -268,6 +279,10 @@ class RawClient:
             body = self.reader.read(int(headers.get("content-length", "0")))
             if len(body) != int(headers.get("content-length", "0")):
                 raise ConnectionError("answer cut short")
+            try:
+                self.last_json = json.loads(body) if body[:1] in (b"{", b"[") else None
+            except ValueError:
+                self.last_json = None
         except (OSError, ValueError, IndexError):
             self.close()
             return "failed", 0, True
@@ -340,9 +355,386 @@ def attack_sigterm(service: Service, args) -> tuple[bool, str]:
     return failed == 0 and outcomes["batches ok"] == args.batches and exited < 25, line
 
 
+# --- Memory and hostile inputs ------------------------------------------------------------------
+
+MEMORY_BOUND_MB = 64
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the most resident memory the process has had since it started."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def packed(blob: bytes) -> str:
+    return base64.b64encode(gzip.compress(blob)).decode()
+
+
+def json_post(path: str, body: bytes, extra: str = "") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{extra}"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def chunked_post(path: str, body: bytes) -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    step = 1 << 20
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + step]), body[i : i + step]) for i in range(0, len(body), step)
+    )
+    return head.encode() + chunks + b"0\r\n\r\n"
+
+
+def memory_requests() -> dict[str, bytes]:
+    """The issue's requests that once cost a worker up to ~0.8 GB each."""
+    records_bomb = b'{"records":[' + b"{}," * (11 * 1024 * 1024 // 3) + b"{}]}"  # 33 MB inflated, ~40 KB sent
+    return {
+        "gzip bomb of {} records": json_post("/predict", json.dumps({"payload": packed(records_bomb)}).encode()),
+        "8 MB of [{},{},...] in msg": json_post("/echo", b'{"msg": [' + b"{}," * (8 * 1024 * 1024 // 3 - 10) + b"{}]}"),
+        "8 MB of records": json_post(
+            "/predict", b'{"records": [' + b'{"complaint_type":"x"},' * (8 * 1024 * 1024 // 23 - 10) + b"{}]}"
+        ),
+        "6 MB nested 3M deep": json_post(
+            "/echo", b'{"msg": ' + b"[" * (3 * 1024 * 1024) + b"]" * (3 * 1024 * 1024) + b"}"
+        ),
+    }
+
+
+def attack_memory(service: Service, args) -> tuple[bool, str]:
+    """Eight hostile requests at once, twice over; how far each worker's peak memory rose over idle."""
+    for _ in range(20):
+        get(service.port, MODEL_PATH)
+    idle = {pid: peak_rss_mb(pid) for pid in service.workers()}
+    requests = list(memory_requests().items()) * 2
+    statuses: dict[str, set] = {}
+    lock = threading.Lock()
+
+    def send(name: str, data: bytes) -> None:
+        outcome, status, _ = RawClient(service.port).request(data, timeout=60)
+        with lock:
+            statuses.setdefault(name, set()).add(status if outcome == "ok" else outcome)
+
+    threads = [threading.Thread(target=send, args=item) for item in requests]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    growth = max(peak_rss_mb(pid) - before for pid, before in idle.items())
+    refused = all(codes <= {400, 413} for codes in statuses.values())
+    answers = "; ".join(f"{name}: {'/'.join(map(str, sorted(codes, key=str)))}" for name, codes in statuses.items())
+    line = f"{len(requests)} requests, 8 at a time: {answers}; worst worker peak +{growth:.0f} MB over idle (bound {MEMORY_BOUND_MB} MB)"
+    return refused and growth <= MEMORY_BOUND_MB, line
+
+
+HUGE = "4" + "0" * 3_999
+GOOD_ROW = {"complaint_type": "residential", "lat": 40.7, "lon": -73.9, "date": "2019-06-08 00:00:09"}
+
+
+def hostile_inputs() -> list[tuple[str, bytes, int, str | None]]:
+    """(name, raw request, status wanted, field wanted) for each hostile input of issue #12."""
+    deep = "[" * 1000 + "]" * 1000
+    row = json.dumps(GOOD_ROW)
+    return [
+        ("deep body", json_post("/predict", deep.encode()), 400, "[0]"),
+        ("deep msg", json_post("/echo", f'{{"msg": {deep}}}'.encode()), 400, "msg"),
+        ("deep row", json_post("/predict", f'{{"records": [{row}, {deep}]}}'.encode()), 400, "records"),
+        (
+            "deep payload",
+            json_post("/predict", json.dumps({"payload": packed(deep.encode())}).encode()),
+            400,
+            "payload",
+        ),
+        (
+            "4,000-digit lat",
+            json_post(
+                "/predict",
+                f'{{"complaint_type": "rodent", "lat": {HUGE}, "lon": -73.9, "date": "2019-06-08"}}'.encode(),
+            ),
+            400,
+            "lat",
+        ),
+        (
+            "4,000-digit lat in row 1 of 3",
+            json_post(
+                "/predict",
+                f'{{"records": [{row}, {{"complaint_type": "rodent", "lat": {HUGE}, "lon": -73.9, "date": "2019-06-08"}}, {row}]}}'.encode(),
+            ),
+            200,
+            None,
+        ),
+        (
+            "lat=4_0.7",
+            b"GET /predict/rodent?lat=4_0.7&lon=-73.9&date=2019-06-08 HTTP/1.1\r\nHost: x\r\n\r\n",
+            400,
+            "lat",
+        ),
+        (
+            "Arabic-Indic lat",
+            b"GET /predict/rodent?lat=%D9%A4%D9%A0.%D9%A7&lon=-73.9&date=2019-06-08 HTTP/1.1\r\nHost: x\r\n\r\n",
+            400,
+            "lat",
+        ),
+        (
+            "year 0000",
+            b"GET /predict/rodent?lat=40.7&lon=-73.9&date=0000-06-08 HTTP/1.1\r\nHost: x\r\n\r\n",
+            400,
+            "date",
+        ),
+        (
+            "year 9999",
+            b"GET /predict/rodent?lat=40.7&lon=-73.9&date=9999-06-08 HTTP/1.1\r\nHost: x\r\n\r\n",
+            400,
+            "date",
+        ),
+        ("NaN in a body", json_post("/echo", b'{"msg": NaN}'), 400, "msg"),
+        ("url-safe base64 with *", json_post("/echo", b'{"msg": "aGV*sbG8-", "encoding": "base64"}'), 400, "msg"),
+        ("chunked body over 8 MiB", chunked_post("/echo", b'{"msg": "hi"}' + b" " * (9 * 1024 * 1024)), 413, None),
+    ]
+
+
+def attack_inputs(service: Service, args) -> tuple[bool, str]:
+    wrong = []
+    for name, data, status, field_wanted in hostile_inputs():
+        client = RawClient(service.port)
+        outcome, got, _ = client.request(data, timeout=30)
+        body = client.last_json
+        client.close()
+        if outcome != "ok" or got != status or (field_wanted and (body or {}).get("field") != field_wanted):
+            wrong.append(f"{name}: {got or outcome} {(body or {}).get('field')}")
+        elif name.endswith("of 3") and [p["status"] for p in body["predictions"]] != ["success", "failure", "success"]:
+            wrong.append(f"{name}: {[p['status'] for p in body['predictions']]}")
+    count = len(hostile_inputs())
+    return not wrong, f"{count - len(wrong)} of {count} answered as they should (4xx naming the field)" + (
+        f"; wrong: {'; '.join(wrong)}" if wrong else ""
+    )
+
+
+# --- Bad publishes --------------------------------------------------------------------------------
+
+
+def publish(store: Path, tag: bytes, corrupt: bool = False) -> str:
+    """The bundled model republished under a new version (its pickle bytes tagged); optionally with a corrupt bundle."""
+    models = ROOT / "models"
+    card = json.loads((models / "model_card.json").read_text())
+    pickle_bytes = tag + (models / card["artifact"]["name"]).read_bytes()
+    bundle = (models / card["serving_artifact"]["name"]).read_bytes()
+    if corrupt:
+        bundle = bytearray(bundle)
+        middle = len(bundle) // 3
+        bundle[middle : middle + 64] = bytes(b ^ 0x5A for b in bundle[middle : middle + 64])
+        bundle = bytes(bundle)
+    sha, bundle_sha = hashlib.sha256(pickle_bytes).hexdigest(), hashlib.sha256(bundle).hexdigest()
+    name, bundle_name = f"model-{sha[:12]}.pkl", f"model-{sha[:12]}-serving-{bundle_sha[:12]}.npz"
+    card = {
+        **card,
+        "version": f"gbm-{sha[:12]}",
+        "artifact": {"name": name, "sha256": sha, "bytes": len(pickle_bytes)},
+        "serving_artifact": {"name": bundle_name, "sha256": bundle_sha, "bytes": len(bundle)},
+    }
+    store.mkdir(parents=True, exist_ok=True)
+    (store / name).write_bytes(pickle_bytes)
+    (store / bundle_name).write_bytes(bundle)
+    (store / "model_card.tmp").write_text(json.dumps(card))
+    os.replace(store / "model_card.tmp", store / "model_card.json")  # the card last: it is the switch
+    return card["version"]
+
+
+def versions_served(service: Service, tries: int = 40) -> set[str]:
+    """The model versions the workers answer with (many requests, so every worker is asked)."""
+    seen = set()
+    for _ in range(tries):
+        try:
+            _, body = get(service.port, MODEL_PATH)
+            seen.add((body or {}).get("model_version"))
+        except OSError:
+            seen.add("no answer")
+    return seen
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def attack_publishes(service: Service, args) -> tuple[bool, str]:
+    published = service.store / "published"
+    good = publish(published, b"chaos good ")
+    steps = [f"good {good} served: {wait_for(lambda: versions_served(service, 10) == {good})}"]
+    publish(published, b"chaos bad ", corrupt=True)
+    (published / "medians.json").write_text(
+        json.dumps({**json.loads((ROOT / "models/medians.json").read_text()), "rodent": 7.5})
+    )
+    medians_new = wait_for(lambda: (get(service.port, "/predict/rodent")[1] or {}).get("estimated_time") == 7.5)
+    health = get(service.port, "/health")[1]
+    reasons = health.get("last_reload_error") or ""
+    steps.append(
+        f"bad bundle: health {health['status']}, medians reloaded alone {medians_new}, model_card reason given {'model_card.json: refused' in reasons}"
+    )
+    worker = service.workers()[0]
+    os.kill(worker, signal.SIGKILL)
+    wait_for(lambda: worker not in service.workers() and len(service.workers()) == 2)
+    recycled = versions_served(service)
+    steps.append(f"worker killed and re-forked: serving {sorted(map(str, recycled))}")
+    for name in ("model_card.json", "medians.json"):
+        (published / name).unlink()
+    time.sleep(2.5)
+    vanished = get(service.port, "/health")[1]
+    steps.append(
+        f"published files deleted: health {vanished['status']}, reported {'vanished' in (vanished.get('last_reload_error') or '')}, serving {sorted(map(str, versions_served(service, 10)))}"
+    )
+    publish(published, b"chaos bad again ", corrupt=True)
+    service.stop_only()
+    cold = Service(service.root, STORE_URI=str(service.store))
+    try:
+        cold_versions = versions_served(cold)
+        cold_health = get(cold.port, "/health")[1]["status"]
+    finally:
+        cold.stop()
+    steps.append(f"cold start with a bad card: serving {sorted(map(str, cold_versions))}, health {cold_health}")
+    contained = (
+        health["status"] == "degraded"
+        and medians_new
+        and "model_card.json: refused" in reasons
+        and recycled == {good}
+        and vanished["status"] == "degraded"
+        and cold_versions == {good}
+    )
+    return contained, "; ".join(steps)
+
+
+# --- Redis stalled --------------------------------------------------------------------------------
+
+STALL_SECONDS = 8.0
+KEY_COPY_SECONDS = 10  # API_KEY_CACHE_SECONDS for this attack (60 by default): longer than the stall above
+SLOW_MS = 200  # a request slower than this paid a Redis timeout (250 ms)
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port, nothing persisted."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        wait_for(lambda: self._pong(), 10)
+
+    def _pong(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stall(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)  # connections accepted, never answered
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        self.resume()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def keys_cli(url: str, *args: str) -> str:
+    env = {**os.environ, "REDIS_URL": url}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "keys.py"), *args], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def keyed_load(port: int, key: str, seconds: float, clients: int = 4) -> list[tuple[float, int]]:
+    """(seconds, status) of every request from `clients` kept-alive clients with the key, for `seconds`."""
+    results: list[tuple[float, int]] = []
+    deadline = time.monotonic() + seconds
+    request = f"GET {MODEL_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: {key}\r\n\r\n".encode()
+
+    def run() -> None:
+        client = RawClient(port)
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            outcome, status, _ = client.request(request, timeout=10)
+            results.append((time.monotonic() - started, status if outcome == "ok" else -1))
+        client.close()
+
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=seconds + 30)
+    return results
+
+
+def load_summary(results: list[tuple[float, int]], seconds: float) -> str:
+    times = [t for t, _ in results]
+    slow = sum(t * 1e3 >= SLOW_MS for t in times)
+    bad = sum(status != 200 for _, status in results)
+    return (
+        f"{len(results) / seconds:.0f} req/s, p99 {percentile(times, 0.99) * 1e3:.0f} ms,"
+        f" {slow} slower than {SLOW_MS} ms, {bad} not 200"
+    )
+
+
+def attack_redis_stall(service: Service, args) -> tuple[bool, str]:
+    """Keyed requests while redis-server is stopped (stalled, not down); a key revoked just before the stall."""
+    redis = RedisServer()
+    service.stop()
+    stalled_service = None
+    unlimited = ("--rate", "100000", "--burst", "100000", "--quota", "100000000")
+    try:
+        key = keys_cli(redis.url, "create", "--name", "chaos", *unlimited)
+        revoked_key = keys_cli(redis.url, "create", "--name", "chaos revoked", *unlimited)
+        env = {"REDIS_URL": redis.url, "API_KEY_CACHE_SECONDS": str(KEY_COPY_SECONDS)}
+        stalled_service = Service(service.root, **env)
+        port = stalled_service.port
+        keyed_load(port, revoked_key, 0.5)  # every worker has seen it, not revoked
+        last_confirmed = time.monotonic()
+        keys_cli(redis.url, "revoke", revoked_key.split("_")[1])  # and has not looked since
+        before = keyed_load(port, key, 3)
+        redis.stall()
+        stalled_at = time.monotonic()
+        during = keyed_load(port, key, STALL_SECONDS)
+        time.sleep(max(0.0, KEY_COPY_SECONDS + 1 - (time.monotonic() - last_confirmed)))
+        late = {s for _, s in keyed_load(port, revoked_key, 0.2, clients=1)}
+        late_at, age = time.monotonic() - stalled_at, time.monotonic() - last_confirmed
+        redis.resume()
+    finally:
+        if stalled_service is not None:
+            stalled_service.stop()
+        redis.stop()
+    windows = math.ceil(STALL_SECONDS / 5) + 1
+    allowed_slow = windows * 2 * 4  # a timeout per window per worker, for each client caught in it
+    slow = sum(t * 1e3 >= SLOW_MS for t, _ in during)
+    line = (
+        f"before: {load_summary(before, 3)}; stalled {STALL_SECONDS:.0f} s: {load_summary(during, STALL_SECONDS)}"
+        f" (at most {allowed_slow} allowed); a key revoked just before the stall, asked {late_at:.0f} s into it"
+        f" ({age:.0f} s after Redis last confirmed it; copies trusted {KEY_COPY_SECONDS} s): {sorted(late)}"
+    )
+    contained = slow <= allowed_slow and all(s == 200 for _, s in during) and 200 not in late
+    return contained, line
+
+
 ATTACKS: dict[str, Callable] = {
     "slow-headers": attack_slow_headers,
     "slow-bodies": attack_slow_bodies,
+    "memory": attack_memory,
+    "inputs": attack_inputs,
+    "publishes": attack_publishes,
+    "redis-stall": attack_redis_stall,
     "sigterm": attack_sigterm,
 }
 

@@ -127,6 +127,7 @@ def check_json_shape(blob: bytes, max_values: int, outer: str | None = None, max
 _DEPTH_STEPS = np.zeros(256, dtype=np.int8)
 _DEPTH_STEPS[list(b"{[")] = 1
 _DEPTH_STEPS[list(b"}]")] = -1
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}[]")
 
 
 def _within_limits(blob: bytes, max_depth: int, max_values: int) -> bool:
@@ -136,13 +137,17 @@ def _within_limits(blob: bytes, max_depth: int, max_values: int) -> bool:
     as the walk's token pattern reads it, so the structure is what lies between the pairs. Anything
     else (escapes, an odd quote) is False and left to the walk, as is any text near a limit.
     """
-    if b"\\" in blob or blob.count(b'"') % 2:
+    quotes = blob.count(b'"')
+    # Each string is a key or a value, so text within the limits has at most 2 x max_values + 1 of
+    # them; past that the split below would make millions of small objects (the walk stops early).
+    if b"\\" in blob or quotes % 2 or quotes > 4 * max_values + 2:
         return False
     structure = b"".join(blob.split(b'"')[0::2])
     openers = structure.count(b"{") + structure.count(b"[")
     if openers + structure.count(b",") > max_values:
         return False
-    depth = np.cumsum(_DEPTH_STEPS[np.frombuffer(structure, dtype=np.uint8)], dtype=np.int32)
+    brackets = structure.translate(None, _NOT_BRACKETS)  # at most 2 x max_values bytes, whatever else the text holds
+    depth = np.cumsum(_DEPTH_STEPS[np.frombuffer(brackets, dtype=np.uint8)], dtype=np.int32)
     return int(depth.max(initial=0)) <= max_depth
 
 

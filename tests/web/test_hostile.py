@@ -172,9 +172,22 @@ def test_too_many_values_are_refused_before_they_are_built(app, client):
     assert peak < 64 * 1024 * 1024, f"{peak / 1e6:.0f} MB traced"
 
 
-def test_a_plain_body_of_many_values_is_refused_too(client):
-    reply = post(client, "/echo", '{"msg": [' + "{}," * 400_000 + "{}]}")
-    assert reply.status_code == 413 and reply.get_json()["field"] == "msg"
+@pytest.mark.parametrize(
+    "path, body, field",
+    [
+        ("/echo", b'{"msg": [' + b"{}," * 2_700_000 + b"{}]}", "msg"),
+        ("/predict", b'{"records": [' + b'{"complaint_type":"x"},' * 360_000 + b"{}]}", "records"),
+    ],
+)
+def test_a_plain_body_of_many_values_is_refused_without_building_it(client, path, body, field):
+    tracemalloc.start()
+    try:
+        reply = client.post(path, data=body, content_type="application/json")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert reply.status_code == 413 and reply.get_json()["field"] == field
+    assert peak < 64 * 1024 * 1024, f"{peak / 1e6:.0f} MB traced"
 
 
 def test_the_shape_check_ignores_brackets_and_commas_inside_strings():
