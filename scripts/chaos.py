@@ -303,6 +303,9 @@ def batch_body(rows: int) -> bytes:
     return json.dumps({"records": [records[i % len(records)] for i in range(rows)]}).encode()
 
 
+IDLE_CLIENTS = 8
+
+
 def attack_sigterm(service: Service, args) -> tuple[bool, str]:
     """Kept-alive clients in a loop and large batches in flight when every process gets SIGTERM."""
     get_model = f"GET {MODEL_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
@@ -315,6 +318,8 @@ def attack_sigterm(service: Service, args) -> tuple[bool, str]:
     lock = threading.Lock()
     stop_at = time.monotonic() + 40
 
+    draining = threading.Event()
+
     def keepalive_client() -> None:
         client = RawClient(service.port)
         while time.monotonic() < stop_at:
@@ -324,8 +329,11 @@ def attack_sigterm(service: Service, args) -> tuple[bool, str]:
                 outcomes["closed"] += outcome == "ok" and closed
                 if outcome == "ok" and status != 200:
                     outcomes["failed"] += 1
-            if outcome == "refused":
-                return  # the service is gone; the router would send this client elsewhere
+            if outcome == "refused" or (closed and draining.is_set()):
+                # The dyno said it is going ("Connection: close" after SIGTERM) or is gone: a router
+                # sends the next request to another dyno. A new connection here would only race the
+                # listener's close (a connection queued as the last worker closes it is reset).
+                return
             time.sleep(0.005)
         client.close()
 
@@ -334,12 +342,31 @@ def attack_sigterm(service: Service, args) -> tuple[bool, str]:
         with lock:
             outcomes["batches ok" if outcome == "ok" and status == 200 else "batches failed"] += 1
 
+    def idle_client() -> None:
+        """One request, then idle through the SIGTERM: the server must close it with a FIN, not a reset."""
+        client = RawClient(service.port)
+        outcome, _, _ = client.request(get_model)
+        if outcome != "ok":
+            with lock:
+                outcomes["failed"] += 1
+            return
+        client.sock.settimeout(30)
+        try:
+            ending = "idle closed cleanly" if client.sock.recv(1) == b"" else "idle sent junk"
+        except OSError:
+            ending = "idle reset"
+        with lock:
+            outcomes[ending] = outcomes.get(ending, 0) + 1
+        client.close()
+
     threads = [threading.Thread(target=keepalive_client) for _ in range(args.keepalive_clients)]
     threads += [threading.Thread(target=batch_client) for _ in range(args.batches)]
+    threads += [threading.Thread(target=idle_client) for _ in range(IDLE_CLIENTS)]
     for t in threads:
         t.start()
     time.sleep(1.0)  # connections kept alive, batches on the wire
     signalled = time.monotonic()
+    draining.set()
     service.terminate()
     for t in threads:
         t.join(timeout=60)
@@ -349,10 +376,12 @@ def attack_sigterm(service: Service, args) -> tuple[bool, str]:
     line = (
         f"{args.keepalive_clients} kept-alive clients + {args.batches} x 10,000-row batches, SIGTERM to all:"
         f" answered {outcomes['ok']} ({outcomes['closed']} with Connection: close), failed {failed},"
-        f" batches {outcomes['batches ok']}/{args.batches}, refused after the drain {outcomes['refused']},"
+        f" batches {outcomes['batches ok']}/{args.batches}, connections refused {outcomes['refused']},"
         f" exited {exited:.1f} s after SIGTERM"
     )
-    return failed == 0 and outcomes["batches ok"] == args.batches and exited < 25, line
+    clean = outcomes.get("idle closed cleanly", 0)
+    line += f"; {clean} of {IDLE_CLIENTS} idle kept-alive connections closed cleanly (FIN)"
+    return failed == 0 and outcomes["batches ok"] == args.batches and exited < 25 and clean == IDLE_CLIENTS, line
 
 
 # --- Memory and hostile inputs ------------------------------------------------------------------
