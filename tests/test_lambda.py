@@ -520,6 +520,22 @@ def expected_medians_version(objects: dict[str, bytes], tmp_path: Path) -> str:
     return recompute_medians(local, LocalStore(tmp_path / "copy" / "published"), progress=lambda _: None).version
 
 
+@pytest.mark.parametrize("stage", ["dev", "production"])
+def test_each_stage_watches_its_own_store(stage):
+    """The S3 event's bucket and prefix are STORE_URI's, and the functions it names exist in eta311.data.jobs."""
+    from eta311.data import jobs
+
+    config = {**SETTINGS["dev"], **SETTINGS[stage]}  # Zappa's "extends": the stage's keys over dev's
+    assert config["app_function"] == "predict.app" and config["api_key_required"] and not config.get("slim_handler")
+    bucket, _, prefix = config["environment_variables"]["STORE_URI"].removeprefix("s3://").partition("/")
+    (upload,) = [e for e in config["events"] if "event_source" in e]
+    assert upload["event_source"]["arn"] == f"arn:aws:s3:::{bucket}"
+    assert {"type": "prefix", "value": f"{prefix}/raw/"} in upload["event_source"]["key_filters"]
+    for event in config["events"]:
+        module, _, name = event["function"].rpartition(".")
+        assert module == "eta311.data.jobs" and callable(getattr(jobs, name))
+
+
 def test_the_schedule_fires_after_midnight_in_new_york():
     (daily,) = [e for e in SETTINGS[STAGE]["events"] if "expression" in e]
     minute, hour, *_ = re.fullmatch(r"cron\((.+)\)", daily["expression"]).group(1).split()

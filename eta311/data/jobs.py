@@ -10,8 +10,14 @@ from datetime import date as Date
 from datetime import datetime, timedelta
 from urllib.parse import unquote_plus, urlparse
 
-from eta311.data.socrata import DEFAULT_SOCRATA_URL, RAW_PREFIX, CollectError, SocrataClient, collect_day
-from eta311.data.socrata import yesterday_in_new_york
+from eta311.data.socrata import (
+    DEFAULT_SOCRATA_URL,
+    RAW_PREFIX,
+    CollectError,
+    SocrataClient,
+    collect_day,
+    yesterday_in_new_york,
+)
 from eta311.data.trigger import recompute_medians
 from eta311.settings import published_uri
 from eta311.storage import Store, open_store
