@@ -57,7 +57,7 @@ def trained_forest(data: Path) -> Path:
 
 def seed_command(forest: Path) -> tuple[str, dict[str, str]]:
     gunicorn = PEERS / "bin" / "gunicorn"
-    command = f"{gunicorn} seed_stack:app --pythonpath bench --workers 2 --bind 127.0.0.1:$PORT --timeout 120"
+    command = f"{gunicorn} seed_stack:app --pythonpath bench --config bench/seed_gunicorn.conf.py"
     return command, {"SEED_MODEL": str(forest)}
 
 
