@@ -9,7 +9,6 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Mapping
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 
@@ -43,9 +42,8 @@ class _RequestIds:
 _ids = _RequestIds()
 
 
-def request_id(headers: Mapping[str, str]) -> str:
+def request_id(given: str | None) -> str:
     """The caller's X-Request-ID if it is safe to echo and log, else a fresh one."""
-    given = headers.get("X-Request-ID")
     if given and REQUEST_ID.fullmatch(given):
         return given
     return _ids.new()
@@ -57,7 +55,7 @@ def install_observer(app: Flask) -> None:
     @app.before_request
     def start() -> None:
         # Set anew for every request: a thread (gthread) or greenlet never sees an earlier request's.
-        fields = {"request_id": request_id(request.headers)}
+        fields = {"request_id": request_id(request.environ.get("HTTP_X_REQUEST_ID"))}
         request_fields.set(fields)
         g.observed = (time.perf_counter(), fields)
 
@@ -66,7 +64,7 @@ def install_observer(app: Flask) -> None:
         current = request._get_current_object()  # one proxy lookup, not one per attribute
         observed = g.get("observed")
         if observed is None:  # routing failed before our hook ran: still an id and a line
-            observed = (time.perf_counter(), {"request_id": request_id(current.headers)})
+            observed = (time.perf_counter(), {"request_id": request_id(current.environ.get("HTTP_X_REQUEST_ID"))})
             request_fields.set(observed[1])
         started, fields = observed
         seconds = time.perf_counter() - started
