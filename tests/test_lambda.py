@@ -649,6 +649,9 @@ def empty_s3():
 
 def test_serverless_package_answers_as_the_app_does(sls, empty_s3, reference, tmp_path):
     dest, template = sls
+    zip_path = ROOT / ".serverless" / "eta311.zip"
+    assert zip_path.stat().st_size <= 50 * MIB  # Lambda's direct-upload limit, as for Zappa's package
+    assert sum(p.stat().st_size for p in (dest / "task").rglob("*") if p.is_file()) <= 120 * MIB
     names = {p.name for p in (dest / "task").iterdir()}
     assert {"wsgi_handler.py", "predict.py", "eta311", "numpy", "flask"} <= names
     assert not {"boto3", "botocore", "sklearn", "scipy", "pandas", "tests", "node_modules"} & names
