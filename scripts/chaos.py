@@ -350,6 +350,10 @@ def attack_sigterm(service: Service, args) -> tuple[bool, str]:
             with lock:
                 outcomes["failed"] += 1
             return
+        if client.sock is None:  # answered with "Connection: close" and closed: never idle at the SIGTERM
+            with lock:
+                outcomes["idle closed cleanly"] = outcomes.get("idle closed cleanly", 0) + 1
+            return
         client.sock.settimeout(30)
         try:
             ending = "idle closed cleanly" if client.sock.recv(1) == b"" else "idle sent junk"
@@ -359,11 +363,15 @@ def attack_sigterm(service: Service, args) -> tuple[bool, str]:
             outcomes[ending] = outcomes.get(ending, 0) + 1
         client.close()
 
+    idle = [threading.Thread(target=idle_client) for _ in range(IDLE_CLIENTS)]
+    for t in idle:
+        t.start()
+    time.sleep(0.3)  # answered, and idle, before the load starts
     threads = [threading.Thread(target=keepalive_client) for _ in range(args.keepalive_clients)]
     threads += [threading.Thread(target=batch_client) for _ in range(args.batches)]
-    threads += [threading.Thread(target=idle_client) for _ in range(IDLE_CLIENTS)]
     for t in threads:
         t.start()
+    threads += idle
     time.sleep(1.0)  # connections kept alive, batches on the wire
     signalled = time.monotonic()
     draining.set()
@@ -592,6 +600,10 @@ def wait_for(check: Callable[[], bool], seconds: float = 15) -> bool:
     return False
 
 
+def every_reason(service: Service) -> str:
+    return get(service.port, "/health")[1].get("last_reload_error") or ""
+
+
 def attack_publishes(service: Service, args) -> tuple[bool, str]:
     published = service.store / "published"
     good = publish(published, b"chaos good ")
@@ -600,7 +612,10 @@ def attack_publishes(service: Service, args) -> tuple[bool, str]:
     (published / "medians.json").write_text(
         json.dumps({**json.loads((ROOT / "models/medians.json").read_text()), "rodent": 7.5})
     )
-    medians_new = wait_for(lambda: (get(service.port, "/predict/rodent")[1] or {}).get("estimated_time") == 7.5)
+    medians_new = wait_for(
+        lambda: all((get(service.port, "/predict/rodent")[1] or {}).get("estimated_time") == 7.5 for _ in range(10))
+    )
+    wait_for(lambda: all("model_card.json: refused" in every_reason(service) for _ in range(10)))
     health = get(service.port, "/health")[1]
     reasons = health.get("last_reload_error") or ""
     steps.append(
