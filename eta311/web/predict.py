@@ -24,7 +24,7 @@ from eta311.web.payloads import (
 )
 from eta311.web.request_body import json_body, raw_body
 from eta311.web.routes import route, route_index, served_routes
-from eta311.web.served import ModelStore
+from eta311.web.served import ModelStore, Snapshot
 
 predict = Blueprint("predict", __name__)
 BATCH_SLOT = threading.Lock()
@@ -91,32 +91,40 @@ def _query_and_body() -> dict[str, list]:
 def predict_many() -> Response:
     settings = current_app.config["SETTINGS"]
     body = raw_body()
-    parse = (body, request.mimetype, max_json_values(settings.max_batch_rows), None, True)
-    # Checking and parsing a large body is computation: off the loop, like the batch itself.
-    document = off_loop(parse_json, *parse) if len(body) > LARGE_BODY_BYTES else parse_json(*parse)
-    rows, is_batch = batch_records(document, settings.max_batch_rows, settings.max_decoded_bytes)
-    snapshot = _models().snapshot
-    if not is_batch:
-        return json_response(_counted(answer(snapshot, prediction_request(rows[0]))))
     # Batches are CPU-bound under one GIL: running several at once in a worker adds no throughput,
-    # only memory (about 10 MB each at 10,000 rows). One at a time per worker; the rest queue.
-    with BATCH_SLOT if len(rows) > SMALL_BATCH_ROWS else contextlib.nullcontext():
-        answers = off_loop(batch_answers, snapshot, rows)
-        kinds = Counter(a.get("model") for a in answers)
-        failed = kinds.pop(None, 0)
-        metrics.predicted("model", snapshot.model_version, kinds["gbm"], "batch")
-        metrics.predicted("medians", snapshot.medians_version, kinds["medians"], "batch")
-        response = json_response(
-            {
-                "status": "success",
-                "count": len(answers),
-                "failed": failed,
-                "model_version": snapshot.model_version,
-                "medians_version": snapshot.medians_version,
-                "predictions": answers,
-            }
-        )
-        return response
+    # only memory. One at a time per worker; the rest queue. A large body queues before it is
+    # parsed, not after: under gevent every queued request would otherwise hold its parsed rows
+    # (tens of MB for 10,000) while it waits.
+    large = len(body) > LARGE_BODY_BYTES
+    with BATCH_SLOT if large else contextlib.nullcontext():
+        parse = (body, request.mimetype, max_json_values(settings.max_batch_rows), None, True)
+        # Checking and parsing a large body is computation: off the loop, like the batch itself.
+        document = off_loop(parse_json, *parse) if large else parse_json(*parse)
+        rows, is_batch = batch_records(document, settings.max_batch_rows, settings.max_decoded_bytes)
+        snapshot = _models().snapshot
+        if not is_batch:
+            return json_response(_counted(answer(snapshot, prediction_request(rows[0]))))
+        # A small body can decode to many rows (a gzipped payload): it queues here instead.
+        with BATCH_SLOT if not large and len(rows) > SMALL_BATCH_ROWS else contextlib.nullcontext():
+            return _batch_response(snapshot, rows)
+
+
+def _batch_response(snapshot: Snapshot, rows: list) -> Response:
+    answers = off_loop(batch_answers, snapshot, rows)
+    kinds = Counter(a.get("model") for a in answers)
+    failed = kinds.pop(None, 0)
+    metrics.predicted("model", snapshot.model_version, kinds["gbm"], "batch")
+    metrics.predicted("medians", snapshot.medians_version, kinds["medians"], "batch")
+    return json_response(
+        {
+            "status": "success",
+            "count": len(answers),
+            "failed": failed,
+            "model_version": snapshot.model_version,
+            "medians_version": snapshot.medians_version,
+            "predictions": answers,
+        }
+    )
 
 
 @route(
