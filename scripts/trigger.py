@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eta311.data.trigger import recompute_medians, retrain, watch  # noqa: E402
+from eta311.data.trigger import recompute_medians, recompute_type_stats, retrain, watch  # noqa: E402
 from eta311.model.training import MEDIANS_WINDOW_DAYS  # noqa: E402
 from eta311.settings import BUNDLED_MODELS, DEFAULT_STORE_URI, published_uri  # noqa: E402
 from eta311.storage import open_store  # noqa: E402
@@ -52,12 +52,18 @@ def main(argv: list[str] | None = None) -> int:
             f" ({len(medians.days_skipped)} days skipped as too recent: {', '.join(medians.days_skipped) or 'none'})",
             flush=True,
         )
+        stats = recompute_type_stats(raw, published)
+        print(
+            f"type statistics {stats.version}: {'published' if stats.published else 'unchanged'};"
+            f" {stats.complaint_types} types as of {stats.as_of}",
+            flush=True,
+        )
         if args.retrain:
             result = retrain(raw, published, [published, open_store(str(BUNDLED_MODELS))], args.holdout_days)
             verdict = f"published {result.version}" if result.published else "not published (worse than current)"
             current = "none" if result.current_mae is None else f"{result.current_mae:.2f} h ({result.current_version})"
             print(
-                f"retrained: held-out {result.holdout['first_day']}..{result.holdout['last_day']} MAE {result.candidate_mae:.2f} h"
+                f"retrained: held-out {result.holdout['first_day']}..{result.holdout['last_day']} MAE-hinge {result.candidate_mae:.2f} h"
                 f" against current {current}: {verdict}",
                 flush=True,
             )

@@ -13,12 +13,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from eta311.data.publish import publish_medians, publish_trained_model  # noqa: E402
+from eta311.data.publish import publish_medians, publish_trained_model, publish_type_stats  # noqa: E402
 from eta311.model import training  # noqa: E402
 from eta311.settings import Settings  # noqa: E402
 from eta311.storage import LocalStore  # noqa: E402
 from eta311.web.app import create_app  # noqa: E402
 
+TINY = training.Boosting(max_iter=15, min_samples_leaf=20)
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
@@ -53,13 +54,7 @@ def fixture_days():
 @pytest.fixture(scope="session")
 def tiny_run(fixture_days):
     """A real model, small enough to fit in a second, through the production training path."""
-    saved = dict(training.BOOSTING)
-    training.BOOSTING.update(max_iter=15, min_samples_leaf=20)
-    try:
-        return training.train_on_days(fixture_days, holdout_days=7)
-    finally:
-        training.BOOSTING.clear()
-        training.BOOSTING.update(saved)
+    return training.train_on_days(fixture_days, holdout_days=7, boosting=TINY, progress=lambda _: None)
 
 
 @pytest.fixture
@@ -68,6 +63,7 @@ def published(tmp_path, tiny_run):
     store = LocalStore(tmp_path / "models")
     card = publish_trained_model(store, tiny_run.model, tiny_run.card)
     publish_medians(store, tiny_run.medians)
+    publish_type_stats(store, tiny_run.stats, tiny_run.stats_as_of)
     return store, card
 
 

@@ -5,10 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from eta311.model.artifact import MEDIANS, MODEL_CARD, dump_json, medians_bytes
+from eta311.model import type_stats
 from eta311.storage import Store, content_version
 
 if TYPE_CHECKING:  # the estimator module pulls in scikit-learn; publishing medians alone does not need it
     from eta311.model.estimator import ETAModel
+
+
+def publish_type_stats(store: Store, stats: dict, as_of: str) -> str:
+    """One PUT of type_stats.json (the model's fresh inputs); returns its content version."""
+    return store.put(type_stats.TYPE_STATS, type_stats.to_bytes(stats, as_of))
+
 
 def publish_medians(store: Store, medians: dict[str, float]) -> str:
     """One PUT of medians.json; returns its content version."""

@@ -27,6 +27,8 @@ class Columns:
     longitudes: np.ndarray
     created: np.ndarray
     hours: np.ndarray
+    # When each request was last seen (its day file's pull): an open one has waited at least that long.
+    pulled: np.ndarray | None = None
     dropped: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -40,7 +42,17 @@ class Columns:
             self.longitudes[index],
             self.created[index],
             self.hours[index],
+            None if self.pulled is None else self.pulled[index],
         )
+
+    @property
+    def closed(self) -> np.ndarray:
+        return ~np.isnan(self.hours)
+
+    @property
+    def censor_hours(self) -> np.ndarray:
+        """Follow-up at the pull: how long each request had been open when it was last seen."""
+        return (self.pulled - self.created) / np.timedelta64(3_600_000, "ms")
 
 
 def decode_day(blob: bytes) -> list[dict]:
@@ -71,6 +83,50 @@ def to_columns(records: Iterable[dict]) -> Columns:
         created,
         hours,
     )
+
+
+def pulled_at(columns: Columns) -> np.datetime64:
+    """When a day file was pulled: the latest timestamp it holds (a creation or a closure)."""
+    known = columns.closed & ~np.isnat(columns.created)
+    closures = columns.created[known] + (columns.hours[known] * 3_600_000).astype("timedelta64[ms]")
+    return np.max(np.concatenate([columns.created[~np.isnat(columns.created)], closures]))
+
+
+def columns_of_days(days: Iterable[Sequence[dict]]) -> Columns:
+    """Columns of several day files, each request carrying its own file's pull time.
+
+    Day files are pulled at different times (the sample's January-May files in mid June, its late
+    June files on 23 July), so "still open" means open for as long as its own file had waited.
+    """
+    parts = [to_columns(records) for records in days]
+    parts = [p for p in parts if len(p)]
+    for part in parts:
+        part.pulled = np.full(len(part), pulled_at(part), dtype="datetime64[ms]")
+    if not parts:
+        empty = np.array([], dtype="datetime64[ms]")
+        return Columns([], np.array([]), np.array([]), empty, np.array([]), empty)
+    return Columns(
+        [t for p in parts for t in p.complaint_types],
+        *(
+            np.concatenate([getattr(p, name) for p in parts])
+            for name in ("latitudes", "longitudes", "created", "hours")
+        ),
+        np.concatenate([p.pulled for p in parts]),
+    )
+
+
+def usable(columns: Columns) -> Columns:
+    """Every believable request, closed or still open; counts what the drop rule removed and why."""
+    negative = columns.hours < 0
+    too_long = columns.hours > MAX_RESOLUTION_HOURS
+    no_date = np.isnat(columns.created)
+    kept = columns.subset(~(negative | too_long | no_date))
+    kept.dropped = {
+        "closed_before_created": int(negative.sum()),
+        "open_over_a_year": int(too_long.sum()),
+        "bad_created_date": int(no_date.sum()),
+    }
+    return kept
 
 
 def resolved(columns: Columns) -> Columns:

@@ -1,4 +1,4 @@
-"""The evaluation picture: error by complaint type, and predicted against actual hours."""
+"""The evaluation picture: MAE-hinge of the model, every baseline and the oracle, overall, on noise, per type."""
 
 from __future__ import annotations
 
@@ -6,36 +6,46 @@ import io
 
 import numpy as np
 
+from eta311.model.dataset import Columns
 
-def evaluation_png(metrics: dict, predicted: np.ndarray, actual: np.ndarray, top: int = 15) -> bytes:
+
+def evaluation_png(metrics: dict, predicted: np.ndarray, test: Columns, top: int = 12) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a dyno or in CI
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 6))
-    per_type = list(metrics["per_type"].items())[:top]
-    names = [n[:28] for n, _ in per_type][::-1]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(16, 8), gridspec_kw={"width_ratios": [2, 1]})
+    predictors = list(metrics["mae_hinge"])
+    groups = [("all types", metrics), ("noise types", metrics["noise"])] + list(metrics["per_type"].items())[:top]
+    names = [n[:30] for n, _ in groups][::-1]
     y = np.arange(len(names))
-    series = [("model", "model_mae"), ("median, all days", "median_all_training_days_mae")]
-    series += [("median, latest 30 days", "median_latest_30_days_mae")]
-    for offset, (label, key) in zip((-0.27, 0, 0.27), series):
-        left.barh(y + offset, [m[key] for _, m in per_type][::-1], height=0.27, label=label)
+    height = 0.8 / len(predictors)
+    for k, predictor in enumerate(predictors):
+        values = [g["mae_hinge"][predictor] for _, g in groups][::-1]
+        left.barh(y + (k - len(predictors) / 2) * height, values, height=height, label=predictor)
     left.set_yticks(y, names, fontsize=8)
-    left.set_xlabel("mean absolute error on held-out days (hours)")
-    left.set_title(f"Error by complaint type (the {len(names)} most common)")
-    left.legend(fontsize=8)
+    left.set_xscale("log")
+    left.set_xlabel("MAE-hinge on held-out requests (hours, log scale; open requests count by max(0, c - estimate))")
+    left.set_title(f"Model, baselines and oracle: overall, noise, the {min(top, len(groups) - 2)} most common types")
+    left.legend(fontsize=7, loc="lower right")
 
-    right.scatter(actual + 0.01, predicted + 0.01, s=2, alpha=0.2)
-    lims = [0.01, max(actual.max(), predicted.max()) + 1]
+    closed = test.closed
+    right.scatter(test.hours[closed] + 0.01, predicted[closed] + 0.01, s=2, alpha=0.2, label="closed: actual hours")
+    right.scatter(
+        test.censor_hours[~closed] + 0.01, predicted[~closed] + 0.01, s=2, alpha=0.2, label="open: hours so far"
+    )
+    lims = [0.01, max(float(np.nanmax(test.censor_hours)), float(predicted.max())) + 1]
     right.plot(lims, lims, color="black", linewidth=0.8)
     right.set_xscale("log")
     right.set_yscale("log")
-    right.set_xlabel("actual hours to resolution")
-    right.set_ylabel("predicted hours (median)")
-    right.set_title(f"Predicted against actual, MAE {metrics['model_mae']:.1f} h")
+    right.set_xlabel("hours to resolution (closed) or open so far (open)")
+    right.set_ylabel("estimated hours (median)")
+    cov = metrics["interval_coverage"]
+    right.set_title(f"Estimates; 80% interval coverage {cov['lower']:.2f}..{cov['upper']:.2f}")
+    right.legend(fontsize=8, markerscale=4)
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
+    fig.savefig(buffer, format="png", dpi=80)
     plt.close(fig)
     return buffer.getvalue()

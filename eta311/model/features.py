@@ -8,16 +8,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-FEATURE_NAMES = (
-    "type_log_median_hours",
-    "type_log_recent_median_hours",
-    "type_log_count",
-    "latitude",
-    "longitude",
-    "day_of_week",
-    "day_of_year",
-    "seconds_since_midnight",
-)
+from eta311.model.type_stats import STAT_NAMES
+
+# The type's recent statistics (type_stats.STAT_NAMES, published daily), then place and time.
+PLACE_AND_TIME = ("latitude", "longitude", "day_of_week", "day_of_year", "seconds_since_midnight")
+FEATURE_NAMES = STAT_NAMES + PLACE_AND_TIME
+COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 # Socrata sends 2019-06-08T00:00:09.000; the query string form is 2019-06-08 00:00:09. [0-9], not \d
 # (which also matches other scripts' digits), so the same text is a valid OpenAPI (ECMA-262) pattern.
@@ -84,13 +80,13 @@ def to_float(values: Sequence[object]) -> np.ndarray:
 class FeatureEncoder:
     """Turns (complaint type, lat, lon, created date) columns into the model's feature matrix."""
 
-    def __init__(self, type_stats: Mapping[str, tuple[float, float, float]]) -> None:
-        # type -> (log1p median hours, log1p median over the latest days or NaN, log1p count):
-        # the model's whole view of a complaint type, so a new type is simply all NaN.
-        self.type_stats = dict(type_stats)
+    def __init__(self, type_stats: Mapping[str, Sequence[float]]) -> None:
+        # type -> its STAT_NAMES values as known when the model was trained: the default when no
+        # fresher type_stats.json is given. A type with no statistics is all NaN for the trees.
+        self.type_stats = {t: tuple(v) for t, v in type_stats.items()}
 
-    def knows(self, complaint_type: str) -> bool:
-        return complaint_type in self.type_stats
+    def knows(self, complaint_type: str, stats: Mapping[str, Sequence[float]] | None = None) -> bool:
+        return complaint_type in (self.type_stats if stats is None else stats)
 
     def transform(
         self,
@@ -98,17 +94,19 @@ class FeatureEncoder:
         latitudes: np.ndarray,
         longitudes: np.ndarray,
         stamps: np.ndarray,
+        stats: Mapping[str, Sequence[float]] | None = None,
     ) -> np.ndarray:
         """Build the float64 matrix in FEATURE_NAMES order; unknown values stay NaN for the trees."""
+        stats = self.type_stats if stats is None else stats
         n = len(complaint_types)
         if n == 1:
             return self._transform_row(complaint_types[0], latitudes[0], longitudes[0], stamps[0])
         matrix = np.empty((n, len(FEATURE_NAMES)), dtype=np.float64)
-        missing = (np.nan, np.nan, np.nan)
-        matrix[:, 0:3] = [self.type_stats.get(t, missing) for t in complaint_types] if n else missing
-        matrix[:, 3] = latitudes
-        matrix[:, 4] = longitudes
-        matrix[:, 5:8] = date_features(stamps)
+        missing = (np.nan,) * len(STAT_NAMES)
+        matrix[:, : len(STAT_NAMES)] = [stats.get(t, missing) for t in complaint_types] if n else missing
+        matrix[:, COLUMN["latitude"]] = latitudes
+        matrix[:, COLUMN["longitude"]] = longitudes
+        matrix[:, COLUMN["day_of_week"] : COLUMN["seconds_since_midnight"] + 1] = date_features(stamps)
         return matrix
 
     def _transform_row(

@@ -33,6 +33,16 @@ def median_answer(snapshot: Snapshot, complaint_type: str) -> dict:
     }
 
 
+def measured_coverage(card: dict | None) -> dict:
+    """The 80% interval's coverage as the card measured it on held-out requests, censoring-aware:
+    "coverage" is the middle of the bounds (surely covered .. not surely missed), never a constant."""
+    bounds = (card or {}).get("metrics", {}).get("interval_coverage")
+    if not bounds or "lower" not in bounds:
+        return {"coverage": None, "coverage_bounds": None}
+    middle = round((bounds["lower"] + bounds["upper"]) / 2, 3)
+    return {"coverage": middle, "coverage_bounds": [bounds["lower"], bounds["upper"]], "nominal": bounds["nominal"]}
+
+
 def estimates(
     snapshot: Snapshot,
     complaint_types: Sequence[str],
@@ -52,18 +62,22 @@ def estimates(
         [nan if v is None else v for v in lats],
         [nan if v is None else v for v in lons],
         np.array(stamps, dtype="datetime64[ms]"),
+        snapshot.stats,
     )
     hours = np.round(model.predict_matrix(features), 2).tolist()
     version = snapshot.model_version
+    coverage = measured_coverage(snapshot.card)
+    stats_version = snapshot.stats_version or f"{version}-own"
     return [
         {
             "status": "success",
             "complaint_type": complaint_type,
             "estimated_time": mid,
-            "interval": {"low": low, "high": high, "coverage": 0.8},
-            "fallbacks": model.fallbacks(complaint_type, lat, lon),
+            "interval": {"low": low, "high": high, **coverage},
+            "fallbacks": model.fallbacks(complaint_type, lat, lon, snapshot.stats),
             "model": "gbm",
             "model_version": version,
+            "statistics_version": stats_version,
         }
         for complaint_type, lat, lon, (low, mid, high) in zip(complaint_types, lats, lons, hours)
     ]

@@ -58,7 +58,9 @@ PREDICTIONS = Counter(
     ["dyno", "kind", "source", "version"],
 )
 RELOADS = Counter(
-    "eta311_reloads_total", "New medians or model versions loaded (each worker loads its own)", ["dyno", "artifact"]
+    "eta311_reloads_total",
+    "New medians, model or statistics versions loaded (each worker loads its own)",
+    ["dyno", "artifact"],
 )
 REFUSED = Counter(
     "eta311_publishes_refused_total",

@@ -77,11 +77,30 @@ SCHEMAS = {
             "interval": {
                 "type": "object",
                 "required": ["low", "high", "coverage"],
-                "properties": {"low": {"type": "number"}, "high": {"type": "number"}, "coverage": {"type": "number"}},
+                "properties": {
+                    "low": {"type": "number"},
+                    "high": {"type": "number"},
+                    "coverage": {
+                        "type": "number",
+                        "nullable": True,
+                        "description": "share of held-out requests inside the interval, as the model card measured it",
+                    },
+                    "coverage_bounds": {
+                        "type": "array",
+                        "nullable": True,
+                        "items": {"type": "number"},
+                        "description": "censoring-aware bounds of that share: surely covered, not surely missed",
+                    },
+                    "nominal": {"type": "number"},
+                },
             },
             "fallbacks": {"type": "array", "items": {"type": "string"}},
             "model": {"type": "string", "enum": ["medians", "gbm"]},
             "model_version": {"type": "string", "nullable": True},
+            "statistics_version": {
+                "type": "string",
+                "description": "the type statistics the estimate used (type_stats.json, published daily)",
+            },
         },
     },
     "Batch": {

@@ -11,6 +11,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from eta311.model import type_stats
 from eta311.model.artifact import MEDIANS, MODEL_CARD, ArtifactRejected, check_medians, load_model, medians_version
 from eta311.model.estimator import ETAModel
 from eta311.storage import Store, StoreError
@@ -27,6 +28,9 @@ class Snapshot:
     medians_version: str | None = None
     model: ETAModel | None = None
     card: dict | None = None
+    # The model's fresh inputs (type_stats.json, published daily by the trigger); None: its own.
+    stats: dict[str, tuple[float, ...]] | None = None
+    stats_version: str | None = None
 
     @property
     def model_version(self) -> str | None:
@@ -62,10 +66,15 @@ def _load_model(blob: bytes, fetch: Fetch) -> dict:
     return {"model": load_model(card, fetch), "card": card}
 
 
+def _load_stats(blob: bytes, fetch: Fetch) -> dict:
+    return {"stats": type_stats.parse(blob), "stats_version": type_stats.version(blob)}
+
+
 # Each reloads on its own: one refused never holds back another. A new published file is one entry here.
 ARTIFACTS = (
     Artifact(MEDIANS, "medians", _load_medians, lambda s: s.medians_version),
     Artifact(MODEL_CARD, "model", _load_model, lambda s: s.model_version),
+    Artifact(type_stats.TYPE_STATS, "statistics", _load_stats, lambda s: s.stats_version),
 )
 
 
@@ -163,7 +172,7 @@ class ModelStore:
                 return False
             self._snapshot = new
             metrics.serving(new.model_version, new.medians_version)
-            log.info("now serving medians %s and model %s", new.medians_version, new.model_version)
+            log.info("now serving medians %s, model %s, statistics %s", *(a.version(new) for a in ARTIFACTS))
             return True
 
     def _refresh_one(self, artifact: Artifact, old: Snapshot) -> dict:

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from eta311.model.complaints import canonical_type
-from eta311.model.features import FEATURE_NAMES, FeatureEncoder, date_features, is_valid_timestamp, parse_timestamps
+from eta311.model.features import (
+    COLUMN,
+    FEATURE_NAMES,
+    FeatureEncoder,
+    date_features,
+    is_valid_timestamp,
+    parse_timestamps,
+)
+from eta311.model.type_stats import STAT_NAMES
 
 EDGE_CASES = [
     "2019-06-08T00:00:00.000",  # midnight
@@ -54,7 +62,8 @@ def test_one_bad_timestamp_does_not_spoil_its_neighbours():
 
 
 def test_encoder_unknown_types_and_missing_coordinates_stay_nan():
-    encoder = FeatureEncoder({"rodent": (1.0, 2.0, 3.0)})
+    own = {"rodent": tuple(float(k) for k in range(len(STAT_NAMES)))}
+    encoder = FeatureEncoder(own)
     matrix = encoder.transform(
         ["rodent", "unheard of"],
         np.array([40.7, np.nan]),
@@ -62,8 +71,19 @@ def test_encoder_unknown_types_and_missing_coordinates_stay_nan():
         parse_timestamps(["2019-06-08T00:00:09.000"] * 2),
     )
     assert matrix.shape == (2, len(FEATURE_NAMES))
-    assert list(matrix[0, :5]) == [1.0, 2.0, 3.0, 40.7, -73.9]
-    assert np.isnan(matrix[1, :5]).all() and not np.isnan(matrix[1, 5:]).any()
+    place = [COLUMN["latitude"], COLUMN["longitude"]]
+    assert list(matrix[0, : len(STAT_NAMES)]) == list(own["rodent"]) and list(matrix[0, place]) == [40.7, -73.9]
+    assert np.isnan(matrix[1, : len(STAT_NAMES)]).all() and np.isnan(matrix[1, place]).all()
+    assert not np.isnan(matrix[:, COLUMN["day_of_week"] :]).any()
+
+
+def test_published_statistics_replace_the_models_own():
+    encoder = FeatureEncoder({"rodent": (1.0,) * len(STAT_NAMES)})
+    fresh = {"rodent": (2.0,) * len(STAT_NAMES), "new type": (3.0,) * len(STAT_NAMES)}
+    stamps = parse_timestamps(["2019-06-08T00:00:09.000"] * 2)
+    matrix = encoder.transform(["rodent", "new type"], np.zeros(2), np.zeros(2), stamps, fresh)
+    assert (matrix[:, COLUMN["log_km_median_90d"]] == [2.0, 3.0]).all()
+    assert encoder.knows("new type", fresh) and not encoder.knows("new type")
 
 
 @pytest.mark.parametrize(

@@ -23,27 +23,55 @@ def test_compiled_forest_chunks_agree_with_one_pass(tiny_run, fixture_days):
     np.testing.assert_allclose(forest.predict(features, chunk_rows=7), forest.predict(features, chunk_rows=10_000))
 
 
-def test_estimate_flags_fallbacks(tiny_run):
-    model = tiny_run.model
-    known = model.estimate("noise - residential", 40.7, -73.9, "2019-06-08 00:00:09")
-    assert known.fallbacks == []
-    unknown = model.estimate("a type nobody filed", None, None, "2019-06-08 00:00:09")
-    assert unknown.fallbacks == ["unknown_complaint_type", "missing_coordinates"]
-    for estimate in (known, unknown):
-        assert 0 <= estimate.low <= estimate.hours <= estimate.high
+def served(tiny_run, stats=None, stats_version=None):
+    """What the service holds: the numpy bundle (never the pickle), its card, and maybe published statistics."""
+    from eta311.model.estimator import ETAModel
+    from eta311.web.served import Snapshot
+
+    model = ETAModel.from_bundle(tiny_run.model.to_bundle())
+    card = {**tiny_run.card, "version": "gbm-test"}
+    return Snapshot(model=model, card=card, stats=stats, stats_version=stats_version)
 
 
-def test_location_and_time_move_the_estimate(tiny_run):
-    model = tiny_run.model
-    answers = {
-        model.estimate("noise - residential", lat, lon, date).hours
-        for lat, lon, date in [
-            (40.7, -73.9, "2019-06-08 00:00:09"),
-            (40.6, -74.1, "2019-06-08 15:00:00"),
-            (40.85, -73.85, "2019-06-12 03:00:00"),
-        ]
-    }
-    assert len(answers) > 1
+def ask(snapshot, *rows):
+    from eta311.web.estimates import model_answers
+    from eta311.web.payloads import PredictionRequest
+
+    return model_answers(snapshot, [PredictionRequest(t, lat, lon, date) for t, lat, lon, date in rows])
+
+
+def test_answers_flag_fallbacks_and_carry_the_measured_coverage(tiny_run):
+    known, unknown = ask(
+        served(tiny_run),
+        ("noise - residential", 40.7, -73.9, "2019-06-08 00:00:09"),
+        ("a type nobody filed", None, None, "2019-06-08 00:00:09"),
+    )
+    assert known["fallbacks"] == [] and unknown["fallbacks"] == ["unknown_complaint_type", "missing_coordinates"]
+    bounds = tiny_run.card["metrics"]["interval_coverage"]
+    for answer in (known, unknown):
+        interval = answer["interval"]
+        assert 0 <= interval["low"] <= answer["estimated_time"] <= interval["high"]
+        assert interval["coverage_bounds"] == [bounds["lower"], bounds["upper"]]
+        assert interval["coverage"] == round((bounds["lower"] + bounds["upper"]) / 2, 3)
+        assert answer["model_version"] == "gbm-test" and answer["statistics_version"] == "gbm-test-own"
+
+
+def test_location_and_time_move_the_served_estimate(tiny_run):
+    rows = [
+        ("noise - residential", 40.7, -73.9, "2019-06-08 00:00:09"),
+        ("noise - residential", 40.6, -74.1, "2019-06-08 15:00:00"),
+        ("noise - residential", 40.85, -73.85, "2019-06-12 03:00:00"),
+    ]
+    assert len({a["estimated_time"] for a in ask(served(tiny_run), *rows)}) > 1
+
+
+def test_published_statistics_move_the_served_estimate(tiny_run):
+    row = ("noise - residential", 40.7, -73.9, "2019-06-08 00:00:09")
+    before = ask(served(tiny_run), row)[0]
+    slower = {t: tuple(v + 1.5 for v in values) for t, values in tiny_run.stats.items()}
+    after = ask(served(tiny_run, slower, "stats-slower"), row)[0]
+    assert after["statistics_version"] == "stats-slower"
+    assert after["estimated_time"] > before["estimated_time"]
 
 
 def test_pickle_round_trip_rebuilds_compiled_forest(tiny_run):
@@ -62,7 +90,10 @@ def test_the_serving_bundle_predicts_as_scikit_learn_does(tiny_run, fixture_days
     model = tiny_run.model
     features = model.encoder.transform(columns.complaint_types, columns.latitudes, columns.longitudes, columns.created)
     served = ETAModel.from_bundle(model.to_bundle())
-    assert served.estimators == [] and served.encoder.type_stats == model.encoder.type_stats
+    assert served.estimators == [] and served.encoder.type_stats.keys() == model.encoder.type_stats.keys()
+    for name, values in model.encoder.type_stats.items():
+        np.testing.assert_array_equal(served.encoder.type_stats[name], values)
+    assert served.interval_widening == model.interval_widening
     expected = model.predict_matrix(features, use_sklearn=True)
     assert len(features) == 2400
     assert abs(served.predict_matrix(features) - expected).max() < 1e-9

@@ -1,70 +1,116 @@
-"""Training: split by date, the card, reproducibility, and the bundled model's quality."""
+"""Training: the date split on mature days, no look-ahead, the card, reproducibility, the bundled model's figures."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
+from conftest import TINY
 
-from eta311.model import training
+from eta311.model import training, type_stats
+from eta311.model.dataset import Columns, columns_of_days, usable
+from eta311.model.evaluation import ORACLE
 from eta311.storage import content_version
 
-MODELS = Path(__file__).resolve().parents[2] / "models"
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ROOT / "models"
 
 
-def test_holdout_is_the_latest_days(fixture_days):
-    from eta311.model.dataset import resolved, to_columns
-
-    cols = resolved(to_columns(r for d in fixture_days for r in d.records))
-    train, test = training.split_by_date(cols, holdout_days=7)
-    assert train.created.max() < test.created.min()
-    assert str(test.created.min().astype("datetime64[D]")) == "2019-05-11"
-
-
-def test_rolling_medians_never_look_ahead():
-    from eta311.model.dataset import Columns
-
-    days = np.array(["2019-05-01", "2019-05-02", "2019-05-02", "2019-05-03"], dtype="datetime64[ms]")
-    cols = Columns(["a", "a", "a", "a"], np.zeros(4), np.zeros(4), days, np.array([1.0, 100.0, 100.0, 5.0]))
-    rolling = training.rolling_recent_log_medians(cols, window_days=30)
-    assert np.isnan(rolling[0])  # nothing before the first day
-    assert rolling[1] == rolling[2] == np.log1p(1.0)  # day two sees only day one
-    assert rolling[3] == np.log1p(100.0)
+def test_holdout_is_the_latest_mature_days_and_train_is_everything_before(fixture_days):
+    columns = usable(columns_of_days(d.records for d in fixture_days))
+    train, test = training.split_by_date(columns, holdout_days=7)
+    assert columns.created[train].max() < columns.created[test].min()
+    assert sorted({str(d) for d in columns.created[test].astype("datetime64[D]")}) == ["2019-05-11", "2019-05-12"]
+    assert (~columns.closed[train]).any(), "open requests are trained on, not dropped"
 
 
-def test_card_describes_the_run(tiny_run):
+def test_a_day_pulled_soon_after_it_is_not_scored(fixture_days):
+    young = [dict(r) for r in fixture_days[-1].records]
+    for record in young:  # as if pulled a day after: closures past 2019-05-13 not yet known
+        if record.get("closed_date", "") > "2019-05-13":
+            record.pop("closed_date")
+    columns = usable(columns_of_days([d.records for d in fixture_days[:-1]] + [young]))
+    _, test = training.split_by_date(columns, holdout_days=7)
+    assert sorted({str(d) for d in columns.created[test].astype("datetime64[D]")}) == ["2019-05-05", "2019-05-11"]
+
+
+def test_type_statistics_never_look_ahead():
+    created = np.array(
+        ["2019-05-01T10:00", "2019-05-02T10:00", "2019-05-02T11:00", "2019-05-03T10:00"], dtype="datetime64[ms]"
+    )
+    hours = np.array([1.0, 100.0, 100.0, 5.0])
+    pulled = np.full(4, np.datetime64("2019-06-01T00:00", "ms"))
+    rows = type_stats.rolling(["a"] * 4, created, hours, pulled)
+    median_90d = type_stats.STAT_NAMES.index("log_km_median_90d")
+    assert np.isnan(rows[0]).all()  # nothing before the first day
+    assert rows[1, median_90d] == rows[2, median_90d] == np.log1p(1.0)  # day two sees only day one
+    # On day three, day two's requests (100 h) are still open, 13-14 h old: a lower bound, not 100 h.
+    assert np.log1p(1.0) < rows[3, median_90d] < np.log1p(15.0)
+
+
+def test_card_describes_the_run_and_every_baseline(tiny_run):
     card = tiny_run.card
-    assert card["training_window"] == {"first_day": "2019-05-04", "last_day": "2019-05-05"}
-    assert card["holdout_window"]["first_day"] == "2019-05-11"
-    assert card["rows"]["train"] + card["rows"]["holdout"] <= card["rows"]["records_read"]
-    assert {"model_mae", "median_all_training_days_mae", "median_latest_30_days_mae"} <= set(card["metrics"])
-    assert card["libraries"]["scikit-learn"]
-    assert "noise - residential" in card["complaint_types"]
+    assert card["training_window"] == {"first_day": "2019-05-04", "last_day": "2019-05-12"}
+    assert card["evaluation"]["fitted_before"] == "2019-05-11"
+    assert card["rows"]["evaluation_train"] + card["rows"]["holdout"] == card["rows"]["used"]
+    scores = card["metrics"]["mae_hinge"]
+    assert {"model", "global median", "per-type median, all days", ORACLE} <= set(scores)
+    assert {"per-type median, latest 7 days", "per-type median, latest 30 days"} <= set(scores)
+    assert scores[ORACLE] == min(v for k, v in scores.items() if k != "model")
+    assert card["libraries"]["scikit-learn"] and "noise - residential" in card["complaint_types"]
+
+
+def test_the_oracle_is_best_per_type(tiny_run):
+    for name, row in tiny_run.card["metrics"]["per_type"].items():
+        baselines = {k: v for k, v in row["mae_hinge"].items() if k != "model"}
+        assert min(baselines.values()) == baselines[ORACLE], name
 
 
 def test_training_is_reproducible(fixture_days, tiny_run):
-    saved = dict(training.BOOSTING)
-    training.BOOSTING.update(max_iter=15, min_samples_leaf=20)
-    try:
-        again = training.train_on_days(fixture_days, holdout_days=7)
-    finally:
-        training.BOOSTING.clear()
-        training.BOOSTING.update(saved)
+    again = training.train_on_days(fixture_days, holdout_days=7, boosting=TINY, progress=lambda _: None)
     assert again.card["metrics"] == tiny_run.card["metrics"]
+    assert again.model.to_bundle() == tiny_run.model.to_bundle()
 
 
-def test_immature_days_are_skipped():
+def test_the_bundled_default_is_refitted_on_every_day(tiny_run):
+    evaluated_before = tiny_run.card["evaluation"]["fitted_before"]
+    assert tiny_run.card["training_window"]["last_day"] > evaluated_before
+    assert tiny_run.stats_as_of > tiny_run.card["training_window"]["last_day"]
+
+
+def test_immature_days_are_left_out_of_the_medians_only():
     young = training.DayFile(np.datetime64("2019-06-14").item(), [{"closed_date": "x"}] + [{}] * 3)
     old = training.DayFile(np.datetime64("2019-06-01").item(), [{"closed_date": "x"}] * 9 + [{}])
     kept, skipped = training.mature_days([old, young])
     assert kept == [old] and skipped == ["2019-06-14 (25% closed)"]
 
 
-def test_bundled_model_beats_both_baselines_and_is_small():
+def test_columns_carry_their_own_files_pull(fixture_days):
+    columns = columns_of_days(d.records for d in fixture_days)
+    assert isinstance(columns, Columns) and not np.isnat(columns.pulled).any()
+    assert (columns.censor_hours >= 0).all()
+    assert (columns.hours[columns.closed] <= columns.censor_hours[columns.closed] + 1e-9).all()
+
+
+def test_bundled_model_is_small_checked_and_its_card_matches_the_readme():
     card = json.loads((MODELS / "model_card.json").read_text())
-    metrics = card["metrics"]
-    assert metrics["model_mae"] < metrics["median_latest_30_days_mae"] < metrics["median_all_training_days_mae"]
-    artifact = (MODELS / card["artifact"]["name"]).read_bytes()
-    assert len(artifact) <= 5_000_000
-    assert content_version(artifact) == card["artifact"]["sha256"]
-    medians = json.loads((MODELS / "medians.json").read_text())
-    assert all(name == name.lower() and round(hours, 2) == hours for name, hours in medians.items())
+    for entry in ("artifact", "serving_artifact"):
+        blob = (MODELS / card[entry]["name"]).read_bytes()
+        assert len(blob) <= 5_000_000 and content_version(blob) == card[entry]["sha256"]
+    stats = type_stats.parse((MODELS / type_stats.TYPE_STATS).read_bytes())
+    assert set(stats) == set(card["complaint_types"])
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## The model") :]
+    section = section[: section.index("\n## ", 5)]
+    for predictor, value in card["metrics"]["mae_hinge"].items():
+        assert re.search(rf"\| {re.escape(predictor)} \| {value:.2f} \|", section), predictor
+    coverage = card["metrics"]["interval_coverage"]
+    assert f"{coverage['lower']:.3f}..{coverage['upper']:.3f}" in section
+
+
+def test_the_interval_is_calibrated_on_half_the_held_out_requests_and_measured_on_the_other(tiny_run):
+    calibrating, measuring = training.calibration_split(tiny_run.test)
+    assert not (calibrating & measuring).any() and (calibrating | measuring).all()
+    coverage = tiny_run.card["metrics"]["interval_coverage"]
+    assert coverage["measured_rows"] == measuring.sum() and 0 <= coverage["lower"] <= coverage["upper"] <= 1
+    assert tiny_run.model.interval_widening == coverage["widening_log_hours"]
