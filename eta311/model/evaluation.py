@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -15,7 +15,7 @@ NOMINAL_COVERAGE = 0.8
 MIN_ROWS_PER_TYPE = 30
 
 
-def is_noise(complaint_types) -> np.ndarray:
+def is_noise(complaint_types: Sequence[str]) -> np.ndarray:
     return np.array(["noise" in t for t in complaint_types], dtype=bool)
 
 

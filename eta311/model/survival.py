@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -33,7 +33,7 @@ def km_quantiles(time: np.ndarray, event: np.ndarray, qs: Sequence[float]) -> np
     return out
 
 
-def censoring_survival(censor_hours: np.ndarray):
+def censoring_survival(censor_hours: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """G(t) = P(C > t), from every request's known censoring time (administrative censoring)."""
     ordered = np.sort(censor_hours)
 
