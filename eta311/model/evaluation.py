@@ -11,6 +11,7 @@ from eta311.model.dataset import Columns, medians_by_type
 from eta311.model.survival import coverage_bounds, hinge_errors, oracle_constant
 
 ORACLE = "oracle: per-type constant best in hindsight"
+KAPLAN_MEIER = "per-type Kaplan-Meier median, 90 days"  # added here; not among issue #11's listed baselines
 NOMINAL_COVERAGE = 0.8
 MIN_ROWS_PER_TYPE = 30
 
@@ -44,7 +45,7 @@ def baseline_predictions(train: Columns, test: Columns) -> dict[str, np.ndarray]
     stats = type_stats.compute(train.complaint_types, train.created, train.hours, train.pulled, cut)
     at = type_stats.STAT_NAMES.index("log_km_median_90d")
     km = {t: float(np.expm1(v[at])) for t, v in stats.items() if not np.isnan(v[at])}
-    out["per-type Kaplan-Meier median, 90 days"] = per_type(km)
+    out[KAPLAN_MEIER] = per_type(km)
     return out
 
 
@@ -101,10 +102,13 @@ def targets(metrics: dict) -> dict[str, bool | float]:
     """Issue #11 item 5, checked on the card's own figures."""
     overall, noise = metrics["mae_hinge"], metrics["noise"]["mae_hinge"]
     best = min(v for k, v in overall.items() if k not in ("model", ORACLE))
+    listed = min(v for k, v in overall.items() if k not in ("model", ORACLE, KAPLAN_MEIER))
     coverage = metrics["interval_coverage"]
     return {
         "model_vs_best_baseline": round(overall["model"] / best, 4),
         "at_least_10_percent_below_best_baseline": overall["model"] <= 0.9 * best,
+        "model_vs_best_listed_baseline": round(overall["model"] / listed, 4),
+        "at_least_10_percent_below_best_listed_baseline": overall["model"] <= 0.9 * listed,
         "noise_below_oracle": noise["model"] < noise[ORACLE],
         "model_vs_oracle": round(overall["model"] / overall[ORACLE], 4),
         "within_1_25_of_oracle": overall["model"] <= 1.25 * overall[ORACLE],

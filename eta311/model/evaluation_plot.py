@@ -15,7 +15,7 @@ def evaluation_png(metrics: dict, predicted: np.ndarray, test: Columns, top: int
     matplotlib.use("Agg")  # no display on a dyno or in CI
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(16, 8), gridspec_kw={"width_ratios": [2, 1]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(16, 9), gridspec_kw={"width_ratios": [2, 1]})
     predictors = list(metrics["mae_hinge"])
     groups = [("all types", metrics), ("noise types", metrics["noise"])] + list(metrics["per_type"].items())[:top]
     names = [n[:30] for n, _ in groups][::-1]
@@ -28,7 +28,7 @@ def evaluation_png(metrics: dict, predicted: np.ndarray, test: Columns, top: int
     left.set_xscale("log")
     left.set_xlabel("MAE-hinge on held-out requests (hours, log scale; open requests count by max(0, c - estimate))")
     left.set_title(f"Model, baselines and oracle: overall, noise, the {min(top, len(groups) - 2)} most common types")
-    left.legend(fontsize=7, loc="lower right")
+    fig.legend(*left.get_legend_handles_labels(), fontsize=8, loc="lower center", ncol=4)
 
     closed = test.closed
     right.scatter(test.hours[closed] + 0.01, predicted[closed] + 0.01, s=2, alpha=0.2, label="closed: actual hours")
@@ -44,7 +44,7 @@ def evaluation_png(metrics: dict, predicted: np.ndarray, test: Columns, top: int
     cov = metrics["interval_coverage"]
     right.set_title(f"Estimates; 80% interval coverage {cov['lower']:.2f}..{cov['upper']:.2f}")
     right.legend(fontsize=8, markerscale=4)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
     plt.close(fig)

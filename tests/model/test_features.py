@@ -104,7 +104,7 @@ def test_canonical_type(given, expected):
 
 def test_one_row_equals_the_same_row_in_a_batch():
     # A single request takes a plain-Python path through transform(); it must give the same floats.
-    encoder = FeatureEncoder({"rodent": (1.5, np.nan, 3.0), "noise": (0.5, 0.75, 9.0)})
+    encoder = FeatureEncoder({"rodent": (1.5, np.nan, 3.0, 1.0, 2.0, 4.0), "noise": (0.5, 0.75, 9.0, 0.1, 1.0, 2.0)})
     dates = [*EDGE_CASES, "1969-12-31T23:00", "0000-03-01", "9999-12-31T23:59:59.999", "2019-02-30", None]
     stamps = parse_timestamps(dates)
     for at in range(len(dates)):
@@ -112,4 +112,8 @@ def test_one_row_equals_the_same_row_in_a_batch():
             for lat, lon in ((40.7, -73.9), (np.nan, np.nan)):
                 alone = encoder.transform([kind], np.array([lat]), np.array([lon]), stamps[at : at + 1])
                 in_batch = encoder.transform([kind] * 2, np.array([lat] * 2), np.array([lon] * 2), stamps[[at, at]])
+                np.testing.assert_array_equal(alone, in_batch[:1])
+                fresh = {kind: (7.0,) * len(STAT_NAMES)}  # published statistics take the same path
+                alone = encoder.transform([kind], np.array([lat]), np.array([lon]), stamps[at : at + 1], fresh)
+                in_batch = encoder.transform([kind] * 2, [lat] * 2, [lon] * 2, stamps[[at, at]], fresh)
                 np.testing.assert_array_equal(alone, in_batch[:1])

@@ -5,6 +5,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from eta311.model.dataset import to_columns
+from eta311.model.features import COLUMN
 from eta311.model.forest import FEATURE_LIMIT, CompiledForest
 
 
@@ -17,7 +18,8 @@ def test_one_row_at_a_time_equals_scikit_learn_on_real_records(tiny_run, fixture
     model = tiny_run.model
     features = model.encoder.transform(columns.complaint_types, columns.latitudes, columns.longitudes, columns.created)
     rows = features[:: len(features) // 300]  # a spread of rows, some missing coordinates or type stats
-    assert np.isnan(rows).any(axis=1).sum() > 10 and (~np.isnan(rows).any(axis=1)).sum() > 10
+    no_place = np.isnan(rows[:, COLUMN["latitude"]])  # every row misses some type statistic (short windows)
+    assert no_place.sum() > 5 and (~no_place).sum() > 10
     expected = np.column_stack([e.predict(rows) for e in model.estimators])
     one_by_one = np.vstack([model.compiled.predict(row[None, :]) for row in rows])
     np.testing.assert_allclose(one_by_one, expected, rtol=1e-9, atol=1e-9)
