@@ -89,7 +89,7 @@ $(LAMBDA_STAMP): requirements-serve.txt
 lambda: $(LAMBDA_STAMP)
 	rm -rf dist/src && mkdir -p dist/src/models
 	cp -r zappa_settings.json predict.py echo.py eta311 dist/src/
-	cp models/model_card.json models/medians.json models/*.npz dist/src/models/
+	cp models/model_card.json models/medians.json models/type_stats.json models/*.npz dist/src/models/
 	find dist/src -name __pycache__ -prune -exec rm -rf {} +
 	cd dist/src && env -u AWS_PROFILE VIRTUAL_ENV=$(CURDIR)/$(LAMBDA_VENV) PATH="$(CURDIR)/$(LAMBDA_VENV)/bin:$$PATH" \
 		AWS_ACCESS_KEY_ID=packaging-only AWS_SECRET_ACCESS_KEY=packaging-only AWS_DEFAULT_REGION=us-east-1 \
