@@ -21,7 +21,10 @@ def representable_keys(split_keys: np.ndarray, node_feature: np.ndarray, feature
     """
     thresholds = split_keys - feature_shift[node_feature]
     finite = np.isfinite(thresholds)
-    too_wide = finite & (np.abs(thresholds) >= FEATURE_LIMIT)
+    # The two values infinite thresholds become are what a bundle compiled here stores: loading it
+    # checks its keys again, and they must pass.
+    sentinel = (thresholds == FEATURE_LIMIT) | (thresholds == -FEATURE_LIMIT - 1)
+    too_wide = finite & (np.abs(thresholds) >= FEATURE_LIMIT) & ~sentinel
     if too_wide.any():
         at = np.flatnonzero(too_wide)[0]
         raise ValueError(

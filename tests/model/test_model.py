@@ -97,3 +97,17 @@ def test_the_serving_bundle_predicts_as_scikit_learn_does(tiny_run, fixture_days
     expected = model.predict_matrix(features, use_sklearn=True)
     assert len(features) == 2400
     assert abs(served.predict_matrix(features) - expected).max() < 1e-9
+
+
+def test_the_bundled_model_loads_as_the_service_loads_it():
+    # Its trees split missing statistics from all others (infinite thresholds): the bundle stores
+    # them made finite, and loading must accept what compiling wrote.
+    import json
+    from pathlib import Path
+
+    from eta311.model.artifact import load_model
+
+    models = Path(__file__).resolve().parents[2] / "models"
+    card = json.loads((models / "model_card.json").read_text())
+    model = load_model({k: v for k, v in card.items() if k != "artifact"}, lambda name: (models / name).read_bytes())
+    assert model.estimators == [] and np.isfinite(model.compiled.split_keys).all()
