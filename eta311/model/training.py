@@ -180,8 +180,8 @@ def calibration_split(test: Columns) -> tuple[np.ndarray, np.ndarray]:
 
     Split conformal needs calibration requests exchangeable with the measured ones. Calibrating on
     the first held-out day and measuring on the later ones was tried: the sample's held-out days
-    differ too much (28 June, a Friday with 20% still open, needs a widening of 2.66 log hours; the
-    weekend after is then covered 89-98%).
+    differ too much (28 June, a Friday with many still open, needs a far wider interval than the
+    weekend after).
     """
     order = np.argsort(test.created, kind="stable")
     calibrating = np.zeros(len(test), dtype=bool)
