@@ -47,7 +47,15 @@ def trained_forest(data: Path) -> Path:
     if not forest.exists():
         partial = forest.with_suffix(".partial")
         subprocess.run(
-            [str(PEERS / "bin" / "python"), "bench/seed_stack.py", "train", "--data", str(data), "--out", str(partial)],
+            [
+                str(PEERS / "bin" / "python"),
+                "scripts/seed_stack.py",
+                "train",
+                "--data",
+                str(data),
+                "--out",
+                str(partial),
+            ],
             cwd=ROOT,
             check=True,
         )
@@ -57,7 +65,7 @@ def trained_forest(data: Path) -> Path:
 
 def seed_command(forest: Path) -> tuple[str, dict[str, str]]:
     gunicorn = PEERS / "bin" / "gunicorn"
-    command = f"{gunicorn} seed_stack:app --pythonpath bench --config bench/seed_gunicorn.conf.py"
+    command = f"{gunicorn} seed_stack:app --pythonpath scripts --config bench/seed_gunicorn.conf.py"
     return command, {"SEED_MODEL": str(forest)}
 
 
@@ -103,7 +111,7 @@ def report(args: argparse.Namespace, figures: dict[str, dict], forest: Path) -> 
     lines = [
         f"# bench-peers: commit {commit_label()}, model route (GET /predict/<type>?lat=&lon=&date=), 2,000 held-out"
         f" requests, both servers on one core, median of {args.rounds} interleaved rounds of {args.seconds} s;"
-        f" seed forest {forest.stat().st_size / 1e6:,.0f} MB pickled, trained on {args.data}",
+        f" seed forest {forest.stat().st_size / 1e6:,.0f} MB pickled, trained on the day files of {Path(args.data).resolve().name}/",
         "",
         f"{'stack':<40}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}",
     ]

@@ -1,7 +1,7 @@
 """The seed's stack, rebuilt for `make bench-peers`: a pandas transformer and a 100-tree random forest pickled whole, behind Flask.
 
 Runs only in its own environment (.venv-peers: pandas and scikit-learn), never in the service's.
-`python bench/seed_stack.py train --data DIR --out FILE` fits the forest as the textbook (and
+`python scripts/seed_stack.py train --data DIR --out FILE` fits the forest as the textbook (and
 scripts/compare_seed.py) does: noise complaints, latitude, longitude, day of week, day of year,
 seconds since midnight and one column per noise type, 100 trees, the latest 30 days held out.
 `gunicorn seed_stack:app` (SEED_MODEL=FILE) unpickles it at import and answers
