@@ -10,8 +10,6 @@ import argparse
 import json
 import os
 import platform
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,44 +29,15 @@ EVENT = {
     "body": None,
     "isBase64Encoded": False,
 }
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
+sys.path.insert(0, str(ROOT / "tests"))
+import live  # noqa: E402 - the tests' process harness: moto's server on a free port, stopped as a whole tree
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_moto(bucket: str) -> tuple[subprocess.Popen, str]:
-    """moto's S3 server with the store's (empty) bucket, as a fresh deployment has it."""
-    port = free_port()
-    moto = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            client.create_bucket(Bucket=bucket)
-            return moto, endpoint
-        except Exception:
-            if time.monotonic() > deadline:
-                moto.kill()
-                raise
-            time.sleep(0.2)
+S3_CLIENT = {
+    "region_name": live.S3_CREDENTIALS["AWS_DEFAULT_REGION"],
+    "aws_access_key_id": live.S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+    "aws_secret_access_key": live.S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+}
 
 
 def one_round(unpacked: Path, env: dict[str, str], warm: int) -> dict:
@@ -119,13 +88,13 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(
             [str(LAMBDA_PYTHON), str(ROOT / "scripts" / "lambda_local.py"), "unpack", str(ZIP), temp], check=True
         )
-        moto, endpoint = start_moto(bucket)
-        try:
-            env = {"PATH": os.environ["PATH"], **CREDENTIALS, "AWS_ENDPOINT_URL_S3": endpoint}
+        with live.moto_s3() as endpoint:
+            import boto3
+
+            # The store's bucket, empty, as a fresh deployment has it.
+            boto3.client("s3", endpoint_url=endpoint, **S3_CLIENT).create_bucket(Bucket=bucket)
+            env = {"PATH": os.environ["PATH"], **live.S3_CREDENTIALS, "AWS_ENDPOINT_URL_S3": endpoint}
             rounds = [one_round(unpacked, env, args.warm) for _ in range(args.rounds)]
-        finally:
-            os.killpg(moto.pid, signal.SIGTERM)
-            moto.wait(timeout=10)
     cold = [r["cold"] for r in rounds]
     lines = [
         f"# bench_lambda: {args.rounds} fresh interpreters, {os.cpu_count()} cores, Python {platform.python_version()},"

@@ -14,30 +14,24 @@ from live import ROOT, output, procfile_web, redis_server
 QUOTA = 37
 
 
+def create_key(env: dict[str, str], name: str) -> str:
+    """A key on a plan with room for every request but QUOTA a day, made as an operator would: scripts/keys.py."""
+    made = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "keys.py"), "create", "--name", name]
+        + ["--rate", "1000", "--burst", "1000", "--quota", str(QUOTA)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return made.stdout.strip().splitlines()[-1]
+
+
 def test_a_quota_of_n_admits_exactly_n_across_processes(tmp_path):
     with ExitStack() as stack:
         redis_url, _ = stack.enter_context(redis_server())
         env = {"REDIS_URL": redis_url, "RELOAD_INTERVAL_SECONDS": "0", "STORE_URI": str(tmp_path / "data")}
-        made = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "scripts" / "keys.py"),
-                "create",
-                "--name",
-                "quota test",
-                "--rate",
-                "1000",
-                "--burst",
-                "1000",
-                "--quota",
-                str(QUOTA),
-            ],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        key = made.stdout.strip().splitlines()[-1]
+        key = create_key(env, "quota test")
         servers = [stack.enter_context(procfile_web(**env)) for _ in range(2)]
         bases = [base for base, _ in servers]
         assert requests.get(f"{bases[0]}/predict/residential", timeout=5).status_code == 401
@@ -60,26 +54,7 @@ def test_a_quota_of_n_admits_exactly_n_across_processes(tmp_path):
 def test_without_redis_the_workers_of_one_server_share_a_quota(tmp_path):
     keys_file = tmp_path / "keys.json"
     env = {"API_KEYS_FILE": str(keys_file), "RELOAD_INTERVAL_SECONDS": "0", "STORE_URI": str(tmp_path / "data")}
-    made = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "keys.py"),
-            "create",
-            "--name",
-            "local",
-            "--rate",
-            "1000",
-            "--burst",
-            "1000",
-            "--quota",
-            str(QUOTA),
-        ],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    key = made.stdout.strip().splitlines()[-1]
+    key = create_key(env, "local")
     with procfile_web(**env) as (base, process):
         with ThreadPoolExecutor(16) as pool:
             codes = list(
