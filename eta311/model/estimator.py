@@ -101,11 +101,24 @@ class ETAModel:
             use_sklearn = bool(self.estimators) and len(features) > COMPILED_MAX_ROWS
         if use_sklearn:
             raw = np.column_stack([e.predict(features) for e in self.estimators])
+        elif len(features) == 1:
+            return self._predict_row(features)
         else:
             raw = self.compiled.predict(features)
         raw = np.sort(raw, axis=1) + np.array([-self.interval_widening, 0.0, self.interval_widening])
         hours = np.expm1(raw + self.offsets(features)[:, None])
         return np.maximum(np.sort(hours, axis=1), 0.0)  # quantile fits are independent; never cross
+
+    def _predict_row(self, features: np.ndarray) -> np.ndarray:
+        """predict_matrix's steps for one row (a request), in place on one short array: the 2-D
+        steps cost more in numpy's per-call overhead than the forest itself."""
+        raw = self.compiled.predict_row(features[0])
+        raw.sort()
+        raw += (-self.interval_widening, 0.0, self.interval_widening)
+        raw += self.offsets(features)[0]
+        hours = np.expm1(raw, out=raw)
+        hours.sort()
+        return np.maximum(hours, 0.0, out=hours)[None, :]
 
     def features(
         self,

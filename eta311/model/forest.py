@@ -40,14 +40,19 @@ def representable_keys(split_keys: np.ndarray, node_feature: np.ndarray, feature
 
 
 class CompiledForest:
-    """Several boosted regressors walked together, one tree level per numpy step.
+    """Several boosted regressors predicted together from bit sets of reachable leaves.
 
     scikit-learn's predict pays a fixed cost per call (validation, an OpenMP pool) that dwarfs one
     row's work, and scikit-learn itself takes seconds to import. Here the split nodes of every tree
-    are renumbered in (feature, threshold) order, so one binary search per feature tells, for every
-    split node of that feature, which way a row goes: right exactly when the node's position is
-    below the row's limit. Leaves point to themselves, so a fixed number of steps (the deepest
-    tree's depth) lands every tree on its leaf. The arrays load with numpy alone.
+    are renumbered in (feature, threshold) order, and each feature's thresholds are searched once
+    for all its nodes. A row goes right at a split node exactly when the node's threshold is below
+    its value, and then no leaf of the node's left subtree can be the row's: the node clears those
+    leaves' bits. With leaves numbered left to right in each tree, the lowest bit that survives the
+    clears of every node the row passes right of is the leaf scikit-learn's walk reaches (the
+    QuickScorer argument). The clears for "a feature's first k thresholds are below the value" are
+    one row of a table, built at load, so a prediction is one gather of a table row per feature, an
+    AND and a count of trailing zeros per tree: about 15 numpy calls whatever the depth or the
+    number of trees. The arrays load with numpy alone.
     """
 
     ARRAYS = (
@@ -68,21 +73,44 @@ class CompiledForest:
         self.n_splits = len(self.split_keys)
         self.n_features = len(self.block_sizes)
         self.depth = int(depth)
-        # The walk runs on doubled node ids (2 * node), so one step is a single take: child of d is
-        # walk_children[d + went_right]. Each split node reads its row's limit from a slot per
-        # (feature, missing direction): a row missing that feature sets the slot's limit so that
-        # every node goes its learned missing way, and no step needs a separate NaN branch.
-        n_nodes = len(self.value)
         node_feature = np.repeat(np.arange(self.n_features), self.block_sizes)
         self.split_keys = representable_keys(self.split_keys, node_feature, self.feature_shift)
-        self._beyond_every_node = 2 * n_nodes
-        slot = np.zeros(n_nodes, dtype=np.intp)  # leaves read slot 0 and go nowhere either way
-        slot[: self.n_splits] = 2 * node_feature + self.missing_right.astype(np.intp)
-        self.walk_slot = np.repeat(slot, 2)
-        self.walk_children = 2 * self.children.astype(np.intp)
-        self.walk_value = np.repeat(self.value.astype(np.float64), 2)
-        self.walk_roots = 2 * self.roots.astype(np.intp)
         self.tree_blocks = self.tree_blocks.astype(np.intp)
+        self._leaf_sets(node_feature)
+
+    def _leaf_sets(self, node_feature: np.ndarray) -> None:
+        """The table: per feature, a row per count of its thresholds below a value (0 .. all of
+        them) and one for a missing value (the nodes that send missing values right), each row the
+        leaves of every tree that its clears leave reachable. A count's row is the AND of the rows
+        before it and the clears of the nodes at that threshold."""
+        children = self.children.astype(np.intp).reshape(-1, 2)
+        number, tree, per_tree = leaf_numbers(children, self.roots, self.n_splits)
+        words = -(-int(per_tree.max()) // 64)
+        first = np.arange(len(children))
+        for _ in range(self.depth):  # down the left children to each node's leftmost leaf
+            first = children[first, 0]
+        splits = np.arange(self.n_splits)
+        keep = keep_bits(number[first[splits]], number[first[children[splits, 1]]], words)
+        keys, rank = np.unique(self.split_keys, return_inverse=True)
+        per_feature = np.bincount(node_feature[np.unique(rank, return_index=True)[1]], minlength=self.n_features)
+        feature_rows = np.concatenate([[0], np.cumsum(per_feature + 2)])  # counts 0..k, then missing
+        missing_rows = feature_rows[1:] - 1
+        table = np.full((feature_rows[-1], len(self.roots), words), np.uint64(2**64 - 1))
+        first_key = np.concatenate([[0], np.cumsum(per_feature)[:-1]])
+        present = feature_rows[:-1][node_feature] + (rank - first_key[node_feature]) + 1
+        np.bitwise_and.at(table, (present, tree[: self.n_splits]), keep)
+        right = self.missing_right.astype(bool)
+        np.bitwise_and.at(table, (missing_rows[node_feature[right]], tree[: self.n_splits][right]), keep[right])
+        for start, stop in zip(feature_rows[:-1].tolist(), missing_rows.tolist()):
+            np.bitwise_and.accumulate(table[start:stop], axis=0, out=table[start:stop])
+        self._table = table.reshape(len(table), -1)
+        self._table_keys = keys
+        self._table_shift = 2 * np.arange(self.n_features)  # each earlier feature has 2 rows more than keys
+        self._missing_rows = missing_rows
+        self._words = words
+        leaves = np.arange(self.n_splits, len(children))
+        self._leaf_values = self.value.astype(np.float64)[leaves[np.lexsort((number[leaves], tree[leaves]))]]
+        self._leaf_start = np.concatenate([[0], np.cumsum(per_tree)[:-1]]) - 1  # - 1: trailing zeros + 1 below
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in self.ARRAYS}
@@ -144,48 +172,63 @@ class CompiledForest:
 
     def predict(self, features: np.ndarray, chunk_rows: int = 256) -> np.ndarray:
         """Raw predictions, shape (rows, estimators), equal to each estimator's predict()."""
-        if len(features) == 1:
-            return self.predict_row(features[0])[None, :]
         if len(features) <= chunk_rows:
-            return self._predict_chunk(features)
-        parts = [self._predict_chunk(features[i : i + chunk_rows]) for i in range(0, len(features), chunk_rows)]
+            return self._predict(features)
+        # A chunk's gather holds rows x features x trees words: kept small enough to stay in cache.
+        parts = [self._predict(features[i : i + chunk_rows]) for i in range(0, len(features), chunk_rows)]
         return np.concatenate(parts)
 
-    def _slot_limits(self, features: np.ndarray) -> np.ndarray:
-        """Per row, each slot's limit on doubled node ids: a split node goes right exactly when its
-        doubled id is below its slot's limit. Present features: twice the number of the feature's
-        thresholds below the value. Missing ones: 0 for nodes that send missing values left, and
-        above every id for those that send them right."""
+    def predict_row(self, row: np.ndarray) -> np.ndarray:
+        """One row's raw predictions, shape (estimators,) (a request's latency path)."""
+        return self._predict(row)
+
+    def _predict(self, features: np.ndarray) -> np.ndarray:
+        """Raw predictions of one row (shape (features,)) or of a few (shape (rows, features))."""
         # np.clip's wrapper costs more than the clipping itself at one row; maximum keeps NaN as NaN.
         keys = np.minimum(np.maximum(features, -FEATURE_LIMIT), FEATURE_LIMIT)
         keys += self.feature_shift
-        limits = self.split_keys.searchsorted(keys)
-        limits += limits
-        limits = limits.repeat(2, axis=-1)
+        at = self._table_keys.searchsorted(keys)
+        at += self._table_shift
         missing = np.isnan(features)
         if missing.any():
-            limits[..., 0::2][missing] = 0
-            limits[..., 1::2][missing] = self._beyond_every_node
-        return limits
+            at[missing] = np.broadcast_to(self._missing_rows, at.shape)[missing]
+        reachable = np.bitwise_and.reduce(self._table.take(at, axis=0), axis=-2)
+        if self._words == 1:
+            leaf = np.bitwise_count(reachable ^ (reachable - 1)) + self._leaf_start  # trailing zeros + 1
+        else:
+            reachable = reachable.reshape(*reachable.shape[:-1], len(self.roots), self._words)
+            word = (reachable != 0).argmax(axis=-1)
+            bits = np.take_along_axis(reachable, word[..., None], axis=-1)[..., 0]
+            leaf = np.bitwise_count(bits ^ (bits - 1)) + (64 * word + self._leaf_start)
+        return np.add.reduceat(self._leaf_values.take(leaf), self.tree_blocks, axis=-1) + self.baseline
 
-    def predict_row(self, row: np.ndarray) -> np.ndarray:
-        """One row's raw predictions, shape (estimators,): the walk of every tree at once, a handful of
-        numpy calls on arrays as long as the forest has trees (a request's latency path)."""
-        limits = self._slot_limits(row)
-        slots, children = self.walk_slot, self.walk_children
-        node = self.walk_roots
-        for _ in range(self.depth):
-            node = children.take(node + (node < limits.take(slots.take(node))))
-        return np.add.reduceat(self.walk_value.take(node), self.tree_blocks) + self.baseline
 
-    def _predict_chunk(self, features: np.ndarray) -> np.ndarray:
-        rows = len(features)
-        limits = self._slot_limits(features).ravel()
-        row_start = (np.arange(rows) * (2 * self.n_features))[:, None]
-        slots, children = self.walk_slot, self.walk_children
-        node = self.walk_roots  # broadcasts to (rows, trees) at the first step
-        for _ in range(self.depth):
-            # Leaves point to themselves, so rows that arrive early wait there.
-            node = children.take(node + (node < limits.take(slots.take(node) + row_start)))
-        leaf_values = np.atleast_2d(self.walk_value.take(node))
-        return np.add.reduceat(leaf_values, self.tree_blocks, axis=1) + self.baseline
+def leaf_numbers(children: np.ndarray, roots: np.ndarray, n_splits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each node's tree and each leaf's number in its tree, left to right; and the leaves per tree."""
+    number = np.zeros(len(children), dtype=np.intp)
+    tree_of = np.zeros(len(children), dtype=np.intp)
+    per_tree = np.zeros(len(roots), dtype=np.intp)
+    left, right = children[:, 0].tolist(), children[:, 1].tolist()
+    for tree, root in enumerate(roots.tolist()):
+        count, stack = 0, [root]
+        while stack:
+            node = stack.pop()
+            tree_of[node] = tree
+            if node >= n_splits:
+                number[node] = count
+                count += 1
+            else:
+                stack += (right[node], left[node])  # the left subtree is popped, and numbered, first
+        per_tree[tree] = count
+    return number, tree_of, per_tree
+
+
+def keep_bits(cleared_from: np.ndarray, cleared_to: np.ndarray, words: int) -> np.ndarray:
+    """Per node, 64-bit words with every bit set but those of leaves cleared_from .. cleared_to - 1."""
+    keep = np.empty((len(cleared_from), words), dtype=np.uint64)
+    every = 2**64 - 1
+    for word in range(words):
+        low = np.clip(cleared_from - 64 * word, 0, 64).tolist()
+        high = np.clip(cleared_to - 64 * word, 0, 64).tolist()
+        keep[:, word] = [every ^ ((1 << h) - (1 << lo)) for lo, h in zip(low, high)]
+    return keep

@@ -45,6 +45,27 @@ def test_a_split_of_missing_values_from_all_others_walks_as_scikit_learn_does():
     np.testing.assert_allclose(one_by_one, expected[:200], rtol=1e-9, atol=1e-9)
 
 
+def test_trees_of_more_than_64_leaves_and_estimators_of_unequal_sizes_predict_as_scikit_learn():
+    # A tree's reachable leaves take several 64-bit words past 64 leaves; estimators own blocks of trees.
+    rng = np.random.default_rng(2)
+    features = rng.uniform(-50, 50, size=(3000, 4))
+    features[rng.random(features.shape) < 0.1] = np.nan
+    target = np.sin(np.nan_to_num(features[:, 0]) / 5) * 10 + np.nan_to_num(features[:, 1]) + rng.normal(0, 1, 3000)
+    estimators = [
+        HistGradientBoostingRegressor(max_iter=7, max_leaf_nodes=150, min_samples_leaf=5, random_state=0).fit(
+            features, target
+        ),
+        HistGradientBoostingRegressor(max_iter=3, max_depth=2, random_state=0).fit(features, target),
+    ]
+    assert max(p[0].nodes["is_leaf"].sum() for p in estimators[0]._predictors) > 128  # three words
+    forest = CompiledForest.from_estimators(estimators, 4)
+    expected = np.column_stack([e.predict(features) for e in estimators])
+    np.testing.assert_allclose(forest.predict(features), expected, rtol=1e-9, atol=1e-9)
+    one_by_one = np.vstack([forest.predict_row(row) for row in features[:300]])
+    np.testing.assert_allclose(one_by_one, expected[:300], rtol=1e-9, atol=1e-9)
+    assert forest.predict(features[:0]).shape == (0, 2)
+
+
 def test_a_threshold_beyond_the_feature_limit_is_refused_at_compile_time():
     rng = np.random.default_rng(1)
     features = np.column_stack([rng.uniform(0, 1, 500), rng.uniform(0, 2 * FEATURE_LIMIT, 500)])

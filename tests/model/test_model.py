@@ -23,6 +23,22 @@ def test_compiled_forest_chunks_agree_with_one_pass(tiny_run, fixture_days):
     np.testing.assert_allclose(forest.predict(features, chunk_rows=7), forest.predict(features, chunk_rows=10_000))
 
 
+def test_one_row_is_predicted_exactly_as_in_a_batch(tiny_run, fixture_days):
+    # A request takes predict_matrix's one-row path, a batch the 2-D one: the same hours to the last bit.
+    from eta311.model.estimator import ETAModel
+
+    cols = to_columns(r for d in fixture_days for r in d.records)
+    features = tiny_run.model.encoder.transform(cols.complaint_types, cols.latitudes, cols.longitudes, cols.created)
+    rows = features[::6]
+    assert np.isnan(rows).any()
+    widened = ETAModel.from_bundle(tiny_run.model.to_bundle())
+    widened.interval_widening += 0.4
+    for model in (tiny_run.model, widened):
+        one_by_one = np.vstack([model.predict_matrix(row[None, :]) for row in rows])
+        np.testing.assert_array_equal(one_by_one, model.predict_matrix(rows, use_sklearn=False))
+        assert (np.diff(one_by_one, axis=1) >= 0).all() and (one_by_one >= 0).all()
+
+
 def served(tiny_run, stats=None, stats_version=None):
     """What the service holds: the numpy bundle (never the pickle), its card, and maybe published statistics."""
     from eta311.model.estimator import ETAModel
