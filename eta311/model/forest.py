@@ -82,7 +82,12 @@ class CompiledForest:
         """The table: per feature, a row per count of its thresholds below a value (0 .. all of
         them) and one for a missing value (the nodes that send missing values right), each row the
         leaves of every tree that its clears leave reachable. A count's row is the AND of the rows
-        before it and the clears of the nodes at that threshold."""
+        before it and the clears of the nodes at that threshold.
+
+        The searched keys hold, per feature, a key below every value, its thresholds, and a key
+        between every value and the one a missing value is given: the position a search returns is
+        then the row itself (missing: the first row of the next feature's block; row 0 is unused).
+        """
         children = self.children.astype(np.intp).reshape(-1, 2)
         number, tree, per_tree = leaf_numbers(children, self.roots, self.n_splits)
         words = -(-int(per_tree.max()) // 64)
@@ -91,25 +96,32 @@ class CompiledForest:
             first = children[first, 0]
         splits = np.arange(self.n_splits)
         keep = keep_bits(number[first[splits]], number[first[children[splits, 1]]], words)
-        keys, rank = np.unique(self.split_keys, return_inverse=True)
+        thresholds, rank = np.unique(self.split_keys, return_inverse=True)
         per_feature = np.bincount(node_feature[np.unique(rank, return_index=True)[1]], minlength=self.n_features)
-        feature_rows = np.concatenate([[0], np.cumsum(per_feature + 2)])  # counts 0..k, then missing
-        missing_rows = feature_rows[1:] - 1
-        table = np.full((feature_rows[-1], len(self.roots), words), np.uint64(2**64 - 1))
-        first_key = np.concatenate([[0], np.cumsum(per_feature)[:-1]])
-        present = feature_rows[:-1][node_feature] + (rank - first_key[node_feature]) + 1
-        np.bitwise_and.at(table, (present, tree[: self.n_splits]), keep)
+        block = np.concatenate([[0], np.cumsum(per_feature + 2)])  # feature j's keys and rows from block[j] + 1
+        keys = np.empty(block[-1])
+        keys[block[:-1]] = self.feature_shift - FEATURE_LIMIT - 2
+        keys[block[1:] - 1] = self.feature_shift + FEATURE_LIMIT + 1
+        keys[np.setdiff1d(np.arange(block[-1]), np.concatenate([block[:-1], block[1:] - 1]))] = thresholds
+        table = np.full((block[-1] + 1, len(self.roots), words), np.uint64(2**64 - 1))
+        below = rank - np.concatenate([[0], np.cumsum(per_feature)[:-1]])[node_feature]  # rank in its feature
+        np.bitwise_and.at(table, (block[node_feature] + below + 2, tree[splits]), keep)
         right = self.missing_right.astype(bool)
-        np.bitwise_and.at(table, (missing_rows[node_feature[right]], tree[: self.n_splits][right]), keep[right])
-        for start, stop in zip(feature_rows[:-1].tolist(), missing_rows.tolist()):
-            np.bitwise_and.accumulate(table[start:stop], axis=0, out=table[start:stop])
+        np.bitwise_and.at(table, (block[node_feature[right] + 1], tree[splits][right]), keep[right])
+        for start, stop in zip(block[:-1].tolist(), block[1:].tolist()):
+            np.bitwise_and.accumulate(table[start + 1 : stop], axis=0, out=table[start + 1 : stop])
         self._table = table.reshape(len(table), -1)
         self._table_keys = keys
-        self._table_shift = 2 * np.arange(self.n_features)  # each earlier feature has 2 rows more than keys
-        self._missing_rows = missing_rows
+        self._missing_keys = self.feature_shift + FEATURE_LIMIT + 2
         self._words = words
         leaves = np.arange(self.n_splits, len(children))
-        self._leaf_values = self.value.astype(np.float64)[leaves[np.lexsort((number[leaves], tree[leaves]))]]
+        leaves = leaves[np.lexsort((number[leaves], tree[leaves]))]
+        values = self.value.astype(np.float64)[leaves]
+        # Each estimator's baseline rides on its first tree's leaves: one addition per prediction fewer.
+        estimator = np.searchsorted(self.tree_blocks, tree[leaves], side="right") - 1
+        firsts = self.tree_blocks[estimator] == tree[leaves]
+        values[firsts] += self.baseline[estimator[firsts]]
+        self._leaf_values = values
         self._leaf_start = np.concatenate([[0], np.cumsum(per_tree)[:-1]]) - 1  # - 1: trailing zeros + 1 below
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -187,11 +199,8 @@ class CompiledForest:
         # np.clip's wrapper costs more than the clipping itself at one row; maximum keeps NaN as NaN.
         keys = np.minimum(np.maximum(features, -FEATURE_LIMIT), FEATURE_LIMIT)
         keys += self.feature_shift
+        np.copyto(keys, self._missing_keys, where=np.isnan(keys))
         at = self._table_keys.searchsorted(keys)
-        at += self._table_shift
-        missing = np.isnan(features)
-        if missing.any():
-            at[missing] = np.broadcast_to(self._missing_rows, at.shape)[missing]
         reachable = np.bitwise_and.reduce(self._table.take(at, axis=0), axis=-2)
         if self._words == 1:
             leaf = np.bitwise_count(reachable ^ (reachable - 1)) + self._leaf_start  # trailing zeros + 1
@@ -200,7 +209,7 @@ class CompiledForest:
             word = (reachable != 0).argmax(axis=-1)
             bits = np.take_along_axis(reachable, word[..., None], axis=-1)[..., 0]
             leaf = np.bitwise_count(bits ^ (bits - 1)) + (64 * word + self._leaf_start)
-        return np.add.reduceat(self._leaf_values.take(leaf), self.tree_blocks, axis=-1) + self.baseline
+        return np.add.reduceat(self._leaf_values.take(leaf), self.tree_blocks, axis=-1)
 
 
 def leaf_numbers(children: np.ndarray, roots: np.ndarray, n_splits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -33,6 +33,19 @@ def median_answer(snapshot: Snapshot, complaint_type: str) -> dict:
     }
 
 
+_coverage_of: tuple[dict | None, dict] = (None, {})
+
+
+def card_coverage(card: dict | None) -> dict:
+    """measured_coverage of the card being served, worked out once per card (per reload), not per answer."""
+    global _coverage_of
+    served, coverage = _coverage_of
+    if card is None or served is not card:
+        coverage = measured_coverage(card)
+        _coverage_of = (card, coverage)
+    return coverage
+
+
 def measured_coverage(card: dict | None) -> dict:
     """The 80% interval's coverage as the card measured it on held-out requests, censoring-aware:
     "coverage" is the middle of the bounds (surely covered .. not surely missed), never a constant."""
@@ -64,9 +77,9 @@ def estimates(
         np.array(stamps, dtype="datetime64[ms]"),
         snapshot.stats,
     )
-    hours = np.round(model.predict_matrix(features), 2).tolist()
+    hours = model.predict_matrix(features).round(2).tolist()
     version = snapshot.model_version
-    coverage = measured_coverage(snapshot.card)
+    coverage = card_coverage(snapshot.card)
     stats_version = snapshot.stats_version or f"{version}-own"
     return [
         {

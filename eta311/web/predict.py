@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import Counter
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
@@ -71,7 +72,7 @@ def predict_one(complaint_type: str) -> Response:
 def _query_and_body() -> dict[str, list]:
     """The query's parameters, plus lat, lon and date from a JSON body (GET with a body, as the seed's clients
     send): a parameter in the query wins over the same one in the body; the path names the type."""
-    args = request.args.to_dict(flat=False)
+    args = query_lists()
     document = json_body()
     if document is NO_BODY:
         return args
@@ -79,6 +80,14 @@ def _query_and_body() -> dict[str, list]:
         raise BadRequest('The body must be a JSON object such as {"lat": 40.7, "lon": -73.9, "date": "..."}')
     from_body = {name: [value] for name, value in document.items() if name != "complaint_type"}
     return {**from_body, **args}
+
+
+def query_lists() -> dict[str, list[str]]:
+    """request.args.to_dict(flat=False), parsed as werkzeug parses it, without the MultiDict in between."""
+    lists: dict[str, list[str]] = {}
+    for name, value in parse_qsl(request.query_string.decode(), keep_blank_values=True, errors="werkzeug.url_quote"):
+        lists.setdefault(name, []).append(value)
+    return lists
 
 
 @route(

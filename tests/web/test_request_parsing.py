@@ -1,0 +1,40 @@
+"""The prediction route's own reading of a request: query parameters as werkzeug parses them, and when a GET has a body."""
+
+import io
+
+import pytest
+
+from eta311.web.predict import query_lists
+
+QUERIES = [
+    "",
+    "lat=40.7&lon=-73.9&date=2019-06-08%2000:00:09",
+    "lat=40.7&lat=40.8",  # given twice
+    "lat=&lon",  # blank and bare
+    "date=2019-06-08+00%3A00%3A09",  # '+' is a space
+    "lat=%ZZ&lon=%e9",  # invalid escapes and a byte that is not UTF-8 stay percent-encoded
+    "a=1;b=2&&c=%26&%3D=x",  # ';' is not a separator; empty pairs; escaped separators
+    "caf%C3%A9=th%C3%A9&x=%00",
+]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_query_parameters_are_read_as_werkzeug_reads_them(app, query):
+    with app.test_request_context("/predict/Noise", query_string=query) as context:
+        assert query_lists() == context.request.args.to_dict(flat=False)
+
+
+def test_a_get_body_counts_when_declared_by_length_or_chunked_and_not_when_empty(client):
+    brooklyn = b'{"lat": 40.65, "lon": -73.95, "date": "2019-06-08 00:00:09"}'
+    by_length = client.get("/predict/Noise - Residential", data=brooklyn, content_type="application/json")
+    chunked = client.get(
+        "/predict/Noise - Residential",
+        input_stream=io.BytesIO(brooklyn),
+        headers={"Transfer-Encoding": "chunked"},
+        content_type="application/json",
+    )
+    assert by_length.status_code == chunked.status_code == 200
+    assert by_length.get_json()["model"] == chunked.get_json()["model"] == "gbm"
+    assert by_length.get_json()["estimated_time"] == chunked.get_json()["estimated_time"]
+    empty = client.get("/predict/Noise - Residential", data=b"", content_type="application/json")
+    assert empty.status_code == 200 and empty.get_json()["model"] == "medians"
