@@ -1,8 +1,15 @@
-"""How open requests enter training, compared on make train's held-out requests (MAE-hinge of the median fit).
+"""The choices behind the model, each compared on held-out requests: how open requests enter training,
+the recency half-life of the starting point, and how the interval is made.
 
-Prints one line per method: closed requests only; closed ones weighted 1/G(T) (inverse probability
-of censoring); every request, the open ones imputed from their type's Kaplan-Meier curve (the
-model's method); each with the 90-day Kaplan-Meier offset, and the last also with the 30-day one.
+1. How open requests enter training (MAE-hinge of the median fit on make train's held-out requests):
+   closed requests only; closed ones weighted 1/G(T) (inverse probability of censoring); every
+   request, the open ones imputed from their type's Kaplan-Meier curve (the model's method).
+2. The starting point's half-life, chosen WITHOUT the held-out days: on the earlier mature weeks
+   (training.backtest_folds), each fitted on the days before it. The longest half-life within one
+   paired standard error of the best is kept (the one-standard-error rule: the smoother of near
+   ties). The held-out figures are printed after the choice, for the record only.
+3. The interval: a median plus a conformal margin (the model) against 10% and 90% regressors
+   widened the same way, both calibrated on alternate held-out requests and measured on the others.
 """
 
 from __future__ import annotations
@@ -16,57 +23,157 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eta311.model import type_stats  # noqa: E402
-from eta311.model.dataset import columns_of_days, usable  # noqa: E402
+from eta311.model.dataset import Columns, columns_of_days, usable  # noqa: E402
 from eta311.model.estimator import log_offsets  # noqa: E402
 from eta311.model.evaluation import is_noise  # noqa: E402
-from eta311.model.features import COLUMN, FeatureEncoder  # noqa: E402
-from eta311.model.survival import hinge_errors, impute_open, ipcw_weights  # noqa: E402
-from eta311.model.training import Boosting, read_days, split_by_date  # noqa: E402
+from eta311.model.features import FeatureEncoder  # noqa: E402
+from eta311.model.survival import coverage_bounds, hinge_errors, impute_open, ipcw_weights  # noqa: E402
+from eta311.model.training import Boosting, backtest_folds, calibration_split, read_days, split_by_date  # noqa: E402
 from eta311.storage import open_store  # noqa: E402
 
+HALF_LIVES = (None, 7, 14, 30, 60)
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", default="../shared/data/nyc311")
-    parser.add_argument("--holdout-days", type=int, default=30)
-    parser.add_argument("--max-iter", type=int, default=60)
-    args = parser.parse_args()
+
+def fit_predict(features, target, weight, fit, score, max_iter: int, quantile: float = 0.5) -> np.ndarray:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    columns = usable(columns_of_days(d.records for d in read_days(open_store(args.data), progress=lambda _: None)))
-    stats = type_stats.rolling(columns.complaint_types, columns.created, columns.hours, columns.pulled)
+    model = HistGradientBoostingRegressor(loss="quantile", quantile=quantile, **Boosting(max_iter=max_iter).params())
+    # Unit weights are left out, not passed: scikit-learn starts a weighted quantile fit from a
+    # weighted percentile, which moves the whole fit, and the model is fitted without weights.
+    weights = None if (weight[fit] == 1.0).all() else weight[fit]
+    model.fit(features[fit], target[fit], sample_weight=weights)
+    return model.predict(features[score])
+
+
+def feature_matrix(columns: Columns, half_life: int | None) -> np.ndarray:
+    first = type_stats.STAT_SPECS[0]
+    specs = ((first[0], first[1], first[2], half_life),) + type_stats.STAT_SPECS[1:]
     features = FeatureEncoder({}).transform(
         columns.complaint_types, columns.latitudes, columns.longitudes, columns.created
     )
-    features[:, : len(type_stats.STAT_NAMES)] = stats
+    features[:, : len(specs)] = type_stats.rolling(
+        columns.complaint_types, columns.created, columns.hours, columns.pulled, specs
+    )
+    return features
+
+
+def hinge(estimate: np.ndarray, rows: Columns) -> np.ndarray:
+    return hinge_errors(estimate, rows.hours, rows.closed, rows.censor_hours)
+
+
+OUTPUT: list[str] = []
+
+
+def say(text: str) -> None:
+    print(text)
+    OUTPUT.append(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/nyc311")
+    parser.add_argument("--holdout-days", type=int, default=30)
+    parser.add_argument("--max-iter", type=int, default=Boosting.max_iter)
+    parser.add_argument(
+        "--out", default="models/compare_methods.txt", help="also write what is printed here (the README quotes it)"
+    )
+    args = parser.parse_args()
+
+    columns = usable(columns_of_days(d.records for d in read_days(open_store(args.data), progress=lambda _: None)))
     train, test = split_by_date(columns, args.holdout_days)
-    rows = columns.subset(train)
-    global_log = float(np.log1p(np.median(rows.hours[rows.closed])))
-    offset_90 = log_offsets(features, global_log)
-    short = features[:, COLUMN["log_km_median_30d"]]
-    offset_30 = np.where(np.isnan(short), offset_90, short)
-    closed_only = np.where(columns.closed, 1.0, 0.0)
-    ipcw = ipcw_weights(columns.hours, columns.closed, columns.censor_hours)
-    imputed = np.full(len(columns), np.nan)
-    imputed[train] = impute_open(rows.complaint_types, rows.hours, rows.closed, rows.censor_hours)
-    methods = [
-        ("closed requests only", np.where(columns.closed, columns.hours, np.nan), closed_only, offset_90),
-        ("closed requests, weights 1/G(T)", np.where(columns.closed, columns.hours, np.nan), ipcw, offset_90),
-        ("every request, open ones Kaplan-Meier imputed (the model)", imputed, np.ones(len(columns)), offset_90),
-        ("the same, offset from the 30-day median", imputed, np.ones(len(columns)), offset_30),
-    ]
+    days = columns.created.astype("datetime64[D]")
     held = columns.subset(test)
     noise = is_noise(held.complaint_types)
-    print(f"{test.sum():,} held-out requests, {int((~held.closed).sum()):,} open; {args.max_iter} rounds, median fit")
-    for name, hours, weight, offset in methods:
+    global_log = float(np.log1p(np.median(columns.hours[train & columns.closed])))
+    everyone = np.ones(len(columns))
+
+    def imputed_target(before: np.ndarray) -> np.ndarray:
+        rows = columns.subset(before)
+        target = np.full(len(columns), np.nan)
+        target[before] = np.log1p(impute_open(rows.complaint_types, rows.hours, rows.closed, rows.censor_hours))
+        return target
+
+    features = feature_matrix(columns, type_stats.HALF_LIFE_DAYS)
+    offset = log_offsets(features, global_log)
+    say(f"{test.sum():,} held-out requests, {int((~held.closed).sum()):,} open; {args.max_iter} rounds, median fit")
+
+    say("\n1. how open requests enter training (held-out MAE-hinge, hours)")
+    closed_hours = np.log1p(np.where(columns.closed, columns.hours, np.nan))
+    methods = [
+        ("closed requests only", closed_hours, np.where(columns.closed, 1.0, 0.0)),
+        (
+            "closed requests, weights 1/G(T)",
+            closed_hours,
+            ipcw_weights(columns.hours, columns.closed, columns.censor_hours),
+        ),
+        ("every request, open ones Kaplan-Meier imputed (the model)", imputed_target(train), everyone),
+    ]
+    for name, target, weight in methods:
         fit = train & (weight > 0)
-        model = HistGradientBoostingRegressor(
-            loss="quantile", quantile=0.5, **Boosting(max_iter=args.max_iter).params()
+        estimate = np.expm1(fit_predict(features, target - offset, weight, fit, test, args.max_iter) + offset[test])
+        errors = hinge(estimate, held)
+        say(f"   MAE-hinge {errors.mean():7.2f}, noise {errors[noise].mean():6.2f}: {name}")
+
+    folds = backtest_folds(columns, days[test].min())
+    names = [f"{days[f].min()}..{days[f].max()}" for f in folds]
+    say(f"\n2. half-life of the starting point, on the earlier mature weeks {', '.join(names)} (MAE-hinge, hours)")
+    validation, heldout = {}, {}
+    for half_life in HALF_LIVES:
+        matrix = feature_matrix(columns, half_life)
+        errors = []
+        for fold in folds:
+            before = days < days[fold].min()
+            start = log_offsets(matrix, global_log)
+            estimate = fit_predict(matrix, imputed_target(before) - start, everyone, before, fold, args.max_iter)
+            errors.append(hinge(np.expm1(estimate + start[fold]), columns.subset(fold)))
+        validation[half_life] = np.concatenate(errors)
+        start = log_offsets(matrix, global_log)
+        estimate = fit_predict(matrix, imputed_target(train) - start, everyone, train, test, args.max_iter)
+        heldout[half_life] = hinge(np.expm1(estimate + start[test]), held)
+        per_fold = "  ".join(f"{e.mean():6.2f}" for e in errors)
+        label = "no weight" if half_life is None else f"{half_life} days"
+        say(f"   {label:>9}: per week {per_fold}   all {validation[half_life].mean():6.2f}")
+    best = min(validation, key=lambda h: validation[h].mean())
+    within = []
+    for half_life, errors in validation.items():
+        difference = errors - validation[best]
+        standard_error = difference.std(ddof=1) / np.sqrt(len(difference))
+        if difference.mean() <= standard_error:
+            within.append(half_life)
+    chosen = max(within, key=lambda h: np.inf if h is None else h)
+    say(f"   best {best}; within one standard error: {within}; kept: {chosen}")
+    say(
+        "   held-out days, for the record (not used to choose): "
+        + ", ".join(
+            f"{'none' if h is None else h}: {e.mean():.2f} (noise {e[noise].mean():.2f})" for h, e in heldout.items()
         )
-        model.fit(features[fit], np.log1p(hours[fit]) - offset[fit], sample_weight=weight[fit])
-        estimate = np.expm1(model.predict(features[test]) + offset[test])
-        errors = hinge_errors(estimate, held.hours, held.closed, held.censor_hours)
-        print(f"MAE-hinge {errors.mean():7.2f} h, noise {errors[noise].mean():6.2f} h: {name}", flush=True)
+    )
+
+    say("\n3. the interval: calibrated on alternate held-out requests, measured on the others")
+    target = imputed_target(train) - offset
+    calibrating, measuring = calibration_split(held)
+    centre = fit_predict(features, target, everyone, train, test, args.max_iter) + offset[test]
+    low = fit_predict(features, target, everyone, train, test, args.max_iter, 0.1) + offset[test]
+    high = fit_predict(features, target, everyone, train, test, args.max_iter, 0.9) + offset[test]
+    for name, lower, upper in (("median +- margin (the model)", centre, centre), ("10% and 90% regressors", low, high)):
+        lower, upper = np.minimum(lower, centre), np.maximum(upper, centre)
+
+        def middle(margin: float, rows: np.ndarray, lower=lower, upper=upper) -> tuple[float, float]:
+            part = held.subset(rows)
+            low_hours, high_hours = np.expm1(lower[rows] - margin), np.expm1(upper[rows] + margin)
+            return coverage_bounds(low_hours, high_hours, part.hours, part.closed, part.censor_hours)
+
+        lo, hi = 0.0, 8.0
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if sum(middle(mid, calibrating)) / 2 < 0.8 else (lo, mid)
+        bounds = middle(hi, measuring)
+        width = (upper + hi) - (lower - hi)
+        say(
+            f"   {name}: margin {hi:.3f} log hours, coverage {bounds[0]:.3f}..{bounds[1]:.3f}, "
+            f"mean width {width[measuring].mean():.3f} log hours (high/low x{np.exp(np.median(width[measuring])):.0f} median)"
+        )
+    Path(args.out).write_text("\n".join(OUTPUT) + "\n")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The resolution-time model: feature encoder, quantile regressors and their compiled form."""
+"""The resolution-time model: feature encoder, median regressor, calibrated interval and their compiled form."""
 
 from __future__ import annotations
 
@@ -10,22 +10,34 @@ import numpy as np
 from eta311.model.features import COLUMN, FEATURE_NAMES, FeatureEncoder, parse_timestamps
 from eta311.model.forest import CompiledForest
 
-QUANTILES = (0.1, 0.5, 0.9)
-BUNDLE_FORMAT = 2
+# One regressor, of the median: the interval is the median widened by a calibrated margin in log
+# hours. Separate 10% and 90% regressors were tried: their interval, calibrated the same way, came
+# out wider on average (scripts/compare_methods.py), at three times the trees to walk per answer.
+QUANTILE = 0.5
+BUNDLE_FORMAT = 3
 # Only for a model unpickled with its scikit-learn estimators (training, evaluation): above this
 # many rows their threaded C loop is used; the service loads the numpy bundle and always walks the
 # compiled trees (31-48k rows/s on 10,000 rows, scripts/bench_model.py).
 COMPILED_MAX_ROWS = 64
 
 
+OFFSET_STATS = ("log_km_median_90d_recent", "log_km_median_90d", "log_km_median_30d")
+
+
 def log_offsets(features: np.ndarray, global_log_median: float) -> np.ndarray:
-    """Each row's starting point: its type's 90-day Kaplan-Meier log median, else 30-day, else everyone's.
+    """Each row's starting point: its type's recency-weighted 90-day Kaplan-Meier log median, else
+    the first of the plain 90-day and 30-day ones it has, else everyone's.
 
     The long window first: a 30-day window ends in days whose slow requests are still open, and a
     median beyond every follow-up is only a lower bound (held-out MAE-hinge 110 h against 89 h).
+    The recency weight follows the drift of each type's level without dropping the older requests,
+    which alone tell how long the slow ones take.
     """
-    long, short = features[:, COLUMN["log_km_median_90d"]], features[:, COLUMN["log_km_median_30d"]]
-    return np.where(np.isnan(long), np.where(np.isnan(short), global_log_median, short), long)
+    offsets = np.full(len(features), global_log_median)
+    for name in reversed(OFFSET_STATS):
+        column = features[:, COLUMN[name]]
+        offsets = np.where(np.isnan(column), offsets, column)
+    return offsets
 
 
 class ETAModel:
@@ -44,10 +56,11 @@ class ETAModel:
         interval_widening: float = 0.0,
     ):
         self.encoder = encoder
-        # q10, q50, q90, fitted on log1p(hours) - offset; empty when loaded from a serving bundle
+        # The median regressor, fitted on log1p(hours) - offset; empty when loaded from a serving bundle.
         self.estimators = list(estimators)
         self.global_log_median = global_log_median
-        # Added below q10 and above q90 in log hours, chosen by conformal calibration (training.calibrate).
+        # Taken off and added to the median in log hours for the interval's ends, chosen by
+        # conformal calibration on held-out requests (training.calibrate).
         self.interval_widening = interval_widening
         self.compiled = compiled or CompiledForest.from_estimators(self.estimators, len(FEATURE_NAMES))
 
@@ -96,29 +109,27 @@ class ETAModel:
         return log_offsets(features, self.global_log_median)
 
     def predict_matrix(self, features: np.ndarray, use_sklearn: bool | None = None) -> np.ndarray:
-        """Hours for each row and quantile, shape (rows, 3), monotone across quantiles."""
+        """Hours for each row as (low, median, high) of the calibrated interval, shape (rows, 3)."""
         if use_sklearn is None:
             use_sklearn = bool(self.estimators) and len(features) > COMPILED_MAX_ROWS
         if use_sklearn:
-            raw = np.column_stack([e.predict(features) for e in self.estimators])
+            log_median = self.estimators[0].predict(features)
         elif len(features) == 1:
             return self._predict_row(features)
         else:
-            raw = self.compiled.predict(features)
-        raw = np.sort(raw, axis=1) + np.array([-self.interval_widening, 0.0, self.interval_widening])
-        hours = np.expm1(raw + self.offsets(features)[:, None])
-        return np.maximum(np.sort(hours, axis=1), 0.0)  # quantile fits are independent; never cross
+            log_median = self.compiled.predict(features)[:, 0]
+        log_median = log_median + self.offsets(features)
+        margin = abs(self.interval_widening)
+        return np.maximum(np.expm1(log_median[:, None] + np.array([-margin, 0.0, margin])), 0.0)
 
     def _predict_row(self, features: np.ndarray) -> np.ndarray:
         """predict_matrix's steps for one row (a request), in place on one short array: the 2-D
-        steps cost more in numpy's per-call overhead than the forest itself."""
-        raw = self.compiled.predict_row(features[0])
-        raw.sort()
-        raw += (-self.interval_widening, 0.0, self.interval_widening)
-        raw += self.offsets(features)[0]
-        hours = np.expm1(raw, out=raw)
-        hours.sort()
-        return np.maximum(hours, 0.0, out=hours)[None, :]
+        steps cost more in numpy's per-call overhead than the forest itself. Same bits as a batch."""
+        log_median = self.compiled.predict_row(features[0])[0] + self.offsets(features)[0]
+        margin = abs(self.interval_widening)
+        hours = np.array([[log_median - margin, log_median, log_median + margin]])
+        np.expm1(hours, out=hours)
+        return np.maximum(hours, 0.0, out=hours)
 
     def features(
         self,

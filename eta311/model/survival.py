@@ -7,17 +7,27 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 
-def km_curve(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Kaplan-Meier survival S(t) just after each distinct time, as (times, survival)."""
+def km_curve(time: np.ndarray, event: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier survival S(t) just after each distinct time, as (times, survival).
+
+    With weights, each request counts by its weight in the risk set and among the closures: a
+    recency weight then lets recent requests set the hazard wherever they were followed long
+    enough, while at long durations only the older requests are at risk and set it alone.
+    """
     order = np.argsort(time, kind="stable")
     t, e = time[order], event[order].astype(np.float64)
+    w = np.ones(len(t)) if weights is None else np.asarray(weights, dtype=np.float64)[order]
     times, first = np.unique(t, return_index=True)
-    closures = np.add.reduceat(e, first) if len(t) else e
-    at_risk = len(t) - first
+    if not len(t):
+        return times, e
+    closures = np.add.reduceat(w * e, first)
+    at_risk = np.cumsum(np.add.reduceat(w, first)[::-1])[::-1]
     return times, np.cumprod(1.0 - closures / at_risk)
 
 
-def km_quantiles(time: np.ndarray, event: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+def km_quantiles(
+    time: np.ndarray, event: np.ndarray, qs: Sequence[float], weights: np.ndarray | None = None
+) -> np.ndarray:
     """The q-quantiles of T under Kaplan-Meier; where S never falls to 1-q, the longest time seen.
 
     That fallback is a lower bound (the quantile lies beyond every follow-up), the honest answer
@@ -25,7 +35,7 @@ def km_quantiles(time: np.ndarray, event: np.ndarray, qs: Sequence[float]) -> np
     """
     if len(time) == 0:
         return np.full(len(qs), np.nan)
-    times, survival = km_curve(time, event)
+    times, survival = km_curve(time, event, weights)
     out = np.empty(len(qs))
     for k, q in enumerate(qs):
         reached = np.flatnonzero(survival <= 1.0 - q + 1e-12)
@@ -126,3 +136,36 @@ def impute_open(
         imputed = np.where(reached < len(times), times[np.minimum(reached, len(times) - 1)], beyond)
         target[still_open] = np.maximum(imputed, censor_hours[still_open])
     return target
+
+
+def restricted_mean(times: np.ndarray, survival: np.ndarray) -> float:
+    """Area under the Kaplan-Meier step curve from 0 to the last time seen: the mean of T, capped there."""
+    before = np.concatenate([[1.0], survival[:-1]])
+    return float(np.sum(before * np.diff(np.concatenate([[0.0], times]))))
+
+
+def pseudo_observations(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(target, weight) per request for MAE-PO (Qi et al., 2023): closed, its time with weight 1;
+    open at c, the jackknife pseudo-observation of its time, n*mean - (n-1)*mean without it (at
+    least c), weighted by 1 - S(c), the chance it would have closed by then had it been a typical one.
+
+    The leave-one-out curve of an open request differs only in the risk sets up to c, so each is
+    one cumulative product over the distinct times.
+    """
+    n = len(time)
+    target, weight = time.astype(np.float64).copy(), np.ones(n)
+    if n < 2 or event.all():
+        return target, weight
+    order = np.argsort(time, kind="stable")
+    times, first = np.unique(time[order], return_index=True)
+    closures = np.add.reduceat(event[order].astype(np.float64), first)
+    at_risk = n - first
+    survival = np.cumprod(1.0 - closures / at_risk)
+    mean = restricted_mean(times, survival)
+    for i in np.flatnonzero(~event):
+        fewer = at_risk - (times <= time[i])
+        hazard = np.divide(closures, fewer, out=np.zeros_like(closures), where=fewer > 0)
+        without = restricted_mean(times, np.cumprod(1.0 - hazard))
+        target[i] = max(n * mean - (n - 1) * without, time[i])
+        weight[i] = 1.0 - survival[np.searchsorted(times, time[i], side="right") - 1]
+    return target, weight

@@ -12,18 +12,24 @@ from eta311.model.survival import km_quantiles
 from eta311.storage import content_version
 
 TYPE_STATS = "type_stats.json"
-STATS_FORMAT = 1
-# (name, window in days, quantile or None for the count): each a log1p of hours (or of a count).
+STATS_FORMAT = 2
+# Recency weight of the model's starting point: a request counts 0.5 ** (age in days / this). Chosen
+# without the held-out days, on the mature weeks before them (scripts/compare_methods.py, part 2): the
+# longest half-life within one paired standard error of the best there, which was 7 days alone.
+HALF_LIFE_DAYS = 7
+# (name, window in days, quantile or None for the count, recency half-life in days or None):
+# each a log1p of hours (or of a count).
 STAT_SPECS = (
-    ("log_km_median_90d", 90, 0.5),
-    ("log_km_median_30d", 30, 0.5),
-    ("log_km_median_7d", 7, 0.5),
-    ("log_km_q25_30d", 30, 0.25),
-    ("log_km_q75_30d", 30, 0.75),
-    ("log_count_30d", 30, None),
+    ("log_km_median_90d_recent", 90, 0.5, HALF_LIFE_DAYS),
+    ("log_km_median_90d", 90, 0.5, None),
+    ("log_km_median_30d", 30, 0.5, None),
+    ("log_km_median_7d", 7, 0.5, None),
+    ("log_km_q25_30d", 30, 0.25, None),
+    ("log_km_q75_30d", 30, 0.75, None),
+    ("log_count_30d", 30, None, None),
 )
-STAT_NAMES = tuple(name for name, _, _ in STAT_SPECS)
-WINDOW_DAYS = max(window for _, window, _ in STAT_SPECS)
+STAT_NAMES = tuple(spec[0] for spec in STAT_SPECS)
+WINDOW_DAYS = max(spec[1] for spec in STAT_SPECS)
 _HOUR = np.timedelta64(3_600_000, "ms")
 
 
@@ -43,10 +49,11 @@ def compute(
     hours: np.ndarray,
     pulled: np.ndarray,
     as_of: np.datetime64,
+    specs: Sequence[tuple] = STAT_SPECS,
 ) -> dict[str, tuple[float, ...]]:
     """Statistics per type from the requests created in each window before as_of, as known then."""
     types = np.asarray(complaint_types, dtype=object)
-    inside = (created < as_of) & (created >= as_of - np.timedelta64(WINDOW_DAYS, "D"))
+    inside = (created < as_of) & (created >= as_of - np.timedelta64(max(spec[1] for spec in specs), "D"))
     if not inside.any():
         return {}
     time, closed = as_known_at(created[inside], hours[inside], pulled[inside], as_of)
@@ -57,27 +64,34 @@ def compute(
     stats = {}
     for name, rows in zip(names, np.split(order, starts[1:])):
         values = []
-        for _, window, quantile in STAT_SPECS:
+        for _, window, quantile, half_life in specs:
             recent = rows[age_days[rows] <= window]
             if quantile is None:
                 values.append(float(np.log1p(len(recent))))
             elif len(recent):
-                values.append(float(np.log1p(km_quantiles(time[recent], closed[recent], [quantile])[0])))
+                weights = None if half_life is None else 0.5 ** (age_days[recent] / half_life)
+                values.append(float(np.log1p(km_quantiles(time[recent], closed[recent], [quantile], weights)[0])))
             else:
                 values.append(math.nan)
         stats[str(name)] = tuple(values)
     return stats
 
 
-def rolling(complaint_types: Sequence[str], created: np.ndarray, hours: np.ndarray, pulled: np.ndarray) -> np.ndarray:
+def rolling(
+    complaint_types: Sequence[str],
+    created: np.ndarray,
+    hours: np.ndarray,
+    pulled: np.ndarray,
+    specs: Sequence[tuple] = STAT_SPECS,
+) -> np.ndarray:
     """Each request's type statistics as published at the start of its own day (no look-ahead)."""
     days = created.astype("datetime64[D]")
-    out = np.full((len(created), len(STAT_NAMES)), np.nan)
+    out = np.full((len(created), len(specs)), np.nan)
     types = np.asarray(complaint_types, dtype=object)
     for day in np.unique(days[~np.isnat(days)]):
-        stats = compute(complaint_types, created, hours, pulled, day.astype("datetime64[ms]"))
+        stats = compute(complaint_types, created, hours, pulled, day.astype("datetime64[ms]"), specs)
         rows = np.flatnonzero(days == day)
-        missing = (math.nan,) * len(STAT_NAMES)
+        missing = (math.nan,) * len(specs)
         out[rows] = [stats.get(t, missing) for t in types[rows]]
     return out
 

@@ -104,7 +104,9 @@ def test_canonical_type(given, expected):
 
 def test_one_row_equals_the_same_row_in_a_batch():
     # A single request takes a plain-Python path through transform(); it must give the same floats.
-    encoder = FeatureEncoder({"rodent": (1.5, np.nan, 3.0, 1.0, 2.0, 4.0), "noise": (0.5, 0.75, 9.0, 0.1, 1.0, 2.0)})
+    encoder = FeatureEncoder(
+        {"rodent": (1.5, np.nan, 3.0, 1.0, 2.0, 4.0, 5.0), "noise": (0.5, 0.75, 9.0, 0.1, 1.0, 2.0, 3.0)}
+    )
     dates = [*EDGE_CASES, "1969-12-31T23:00", "0000-03-01", "9999-12-31T23:59:59.999", "2019-02-30", None]
     stamps = parse_timestamps(dates)
     for at in range(len(dates)):

@@ -9,7 +9,7 @@ from conftest import TINY
 
 from eta311.model import training, type_stats
 from eta311.model.dataset import Columns, columns_of_days, usable
-from eta311.model.evaluation import ORACLE
+from eta311.model.evaluation import NOMINAL_COVERAGE, ORACLE
 from eta311.storage import content_version
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,10 +102,15 @@ def test_bundled_model_is_small_checked_and_its_card_matches_the_readme():
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("## The model") :]
     section = section[: section.index("\n## ", 5)]
-    for predictor, value in card["metrics"]["mae_hinge"].items():
-        assert re.search(rf"\| {re.escape(predictor)} \| {value:.2f} \|", section), predictor
+    for metric in ("mae_hinge", "mae_po"):
+        for predictor, value in card["metrics"][metric].items():
+            assert re.search(rf"\| {re.escape(predictor)} \| {value:.2f} \|", section), (metric, predictor)
     coverage = card["metrics"]["interval_coverage"]
     assert f"{coverage['lower']:.3f}..{coverage['upper']:.3f}" in section
+    assert card["backtests"], "the bundled card scores earlier weeks too"
+    for week in card["backtests"]:
+        row = f"| {week['days'][0]}..{week['days'][-1]} | {week['rows']:,} ({week['open_rows']:,}) | "
+        assert row + f"{week['mae_hinge']['model']:.2f} |" in section, row
 
 
 def test_the_interval_is_calibrated_on_half_the_held_out_requests_and_measured_on_the_other(tiny_run):
@@ -114,3 +119,46 @@ def test_the_interval_is_calibrated_on_half_the_held_out_requests_and_measured_o
     coverage = tiny_run.card["metrics"]["interval_coverage"]
     assert coverage["measured_rows"] == measuring.sum() and 0 <= coverage["lower"] <= coverage["upper"] <= 1
     assert tiny_run.model.interval_widening == coverage["widening_log_hours"]
+
+
+def test_the_recent_median_follows_the_latest_days_and_the_plain_one_does_not():
+    as_of = np.datetime64("2019-06-01T00:00", "ms")
+    created = np.array([as_of - np.timedelta64(60, "D")] * 12 + [as_of - np.timedelta64(3, "D")] * 8)
+    hours = np.array([100.0] * 12 + [1.0] * 8)
+    stats = type_stats.compute(["a"] * 20, created, hours, np.full(20, as_of), as_of)["a"]
+    at = type_stats.STAT_NAMES.index
+    assert stats[at("log_km_median_90d")] == np.log1p(100.0)
+    assert stats[at("log_km_median_90d_recent")] == np.log1p(1.0)
+
+
+def test_backtests_score_earlier_mature_weeks_each_fitted_before_it(fixture_days):
+    columns = usable(columns_of_days(d.records for d in fixture_days))
+    stats = type_stats.rolling(columns.complaint_types, columns.created, columns.hours, columns.pulled)
+    folds = training.backtest_folds(columns, np.datetime64("2019-05-12"))
+    assert [sorted({str(d) for d in columns.created[f].astype("datetime64[D]")}) for f in folds] == [
+        ["2019-05-11"],
+        ["2019-05-04", "2019-05-05"],
+    ]
+    results = training.backtest(columns, stats, folds, TINY)
+    assert [r["days"] for r in results] == [["2019-05-11"]]  # the first week has no day before it to fit on
+    assert results[0]["rows"] == folds[0].sum() and {"mae_hinge", "mae_po", "targets"} <= set(results[0])
+
+
+def test_the_card_scores_every_predictor_by_mae_po_too(tiny_run):
+    metrics = tiny_run.card["metrics"]
+    assert set(metrics["mae_po"]) == set(metrics["mae_hinge"])
+    assert set(metrics["noise"]["mae_po"]) == set(metrics["mae_hinge"])
+    assert "noise_below_oracle" in metrics["targets_mae_po"]
+    # a closed request counts alike in both metrics, so they differ only through the open ones
+    assert (metrics["mae_po"]["model"] == metrics["mae_hinge"]["model"]) == (metrics["open_rows"] == 0)
+
+
+def test_the_readme_quotes_the_method_comparison_as_the_script_wrote_it():
+    written = (MODELS / "compare_methods.txt").read_text()  # scripts/compare_methods.py --out
+    readme = (ROOT / "README.md").read_text()
+    quoted = readme[readme.index("The alternatives, as") : readme.index("- **Features**")]
+    quoted += readme[readme.index("- **Interval**") : readme.index("- **Serving**")]
+    nominal = f"{NOMINAL_COVERAGE:.2f}"  # the target the interval is calibrated to, not a measurement
+    figures = [f for f in re.findall(r"\d+\.\d{2,3}", quoted) if f != nominal]
+    assert len(figures) >= 20
+    assert [f for f in figures if f not in written] == []
