@@ -162,3 +162,14 @@ def test_the_readme_quotes_the_method_comparison_as_the_script_wrote_it():
     figures = [f for f in re.findall(r"\d+\.\d{2,3}", quoted) if f != nominal]
     assert len(figures) >= 20
     assert [f for f in figures if f not in written] == []
+
+
+def test_the_readme_quotes_the_seed_comparison_as_the_script_wrote_it():
+    written = (MODELS / "compare_seed.txt").read_text()  # scripts/compare_seed.py --out
+    readme = (ROOT / "README.md").read_text()
+    quoted = readme[readme.index("Against the seed's model") : readme.index("## The data pipeline")]
+    rows = re.findall(r"\| (\S+) \| ([\d,]+) \((\d+)\) \| ([\d.]+) \| ([\d.]+) \|", quoted)
+    assert len(rows) == len(written.strip().splitlines()) >= 2
+    for days, requests, still_open, seed, ours in rows:
+        line = f"of {days}, {requests} requests ({still_open} open): MAE-hinge seed random forest {seed} h, our model {ours} h"
+        assert line in written, line
