@@ -17,7 +17,7 @@ from eta311.web.served import Snapshot
 
 def json_response(body: Any) -> Response:
     """An answer as JSON (orjson: answers hold only str, float, int, None, lists and dicts); a newline ends it as jsonify's."""
-    return Response(orjson.dumps(body, option=orjson.OPT_APPEND_NEWLINE), mimetype="application/json")
+    return Response(orjson.dumps(body, option=orjson.OPT_APPEND_NEWLINE), content_type="application/json")
 
 
 def median_answer(snapshot: Snapshot, complaint_type: str) -> dict:

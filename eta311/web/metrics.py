@@ -26,6 +26,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
+from prometheus_client import values as prometheus_values
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.mmap_dict import MmapedDict
 
@@ -40,6 +41,30 @@ DURATION_BUCKETS = (0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0
 METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 UNMATCHED = "unmatched"  # the route label of a 404 or 405: never the raw path, which a client chooses
 ARCHIVE_PID = "archive"  # counter_archive.db holds the counts of every retired worker
+
+
+class ProcessId:
+    """os.getpid(), kept: refreshed in each forked child instead of asked of the kernel on every call.
+
+    prometheus-client asks for the pid on every metric update (a value file per process), which is
+    a system call each, four a request; so does the model store before it answers.
+    """
+
+    def __init__(self) -> None:
+        self.refresh()
+        os.register_at_fork(after_in_child=self.refresh)  # before any later hook that updates a metric
+
+    def refresh(self) -> None:
+        self.value = os.getpid()
+
+    def __call__(self) -> int:
+        return self.value
+
+
+process_id = ProcessId()
+if MULTIPROCESS_DIR:
+    # Set before the first metric is made: every value must come from this one class (and its files).
+    prometheus_values.ValueClass = prometheus_values.MultiProcessValue(process_identifier=process_id)
 
 REQUESTS = Counter(
     "http_requests_total",

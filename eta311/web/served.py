@@ -145,7 +145,7 @@ class ModelStore:
     @property
     def snapshot(self) -> Snapshot:
         """The current version; starts this process's poller first (threads do not survive a fork)."""
-        if self.interval and self._poller_pid != os.getpid():
+        if self.interval and self._poller_pid != metrics.process_id():
             self._start_poller()
         return self._snapshot
 
@@ -256,9 +256,9 @@ class ModelStore:
 
     def _start_poller(self) -> None:
         with self._lock:
-            if self._poller_pid == os.getpid():
+            if self._poller_pid == metrics.process_id():
                 return
-            self._poller_pid = os.getpid()
+            self._poller_pid = metrics.process_id()
         threading.Thread(target=self._poll, name="model-store-poller", daemon=True).start()
 
     def _poll(self) -> None:

@@ -251,3 +251,20 @@ def test_a_forked_worker_makes_ids_of_its_own():
     child = os.read(read, 200).decode()
     os.close(read), os.close(write)
     assert child.split("-")[0] != request_id(None).split("-")[0]
+
+
+def test_a_forked_worker_knows_its_own_pid_without_asking_the_kernel():
+    # prometheus-client names each process's value files by this pid: a stale one would mix workers' counts.
+    import os
+
+    from eta311.web.metrics import process_id
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, f"{process_id()} {os.getpid()}".encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    known, actual = os.read(read, 200).decode().split()
+    os.close(read), os.close(write)
+    assert known == actual == str(pid) and process_id() == os.getpid() != pid
