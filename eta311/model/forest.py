@@ -11,8 +11,8 @@ FEATURE_LIMIT = 4e5
 
 
 def representable_keys(split_keys: np.ndarray, node_feature: np.ndarray, feature_shift: np.ndarray) -> np.ndarray:
-    """The split keys with infinite thresholds made finite, or a ValueError for a threshold the walk
-    cannot represent.
+    """The split keys with infinite thresholds made finite, or a ValueError for a threshold the
+    compiled forest cannot represent.
 
     Features are clipped to +-FEATURE_LIMIT before the search, so a finite threshold at or beyond it
     would silently compare wrong. An infinite one (scikit-learn's split of missing values against
