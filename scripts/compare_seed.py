@@ -44,9 +44,14 @@ def main() -> int:
     columns = usable(columns_of_days(d.records for d in days))
     first_held_out = run.test.created.astype("datetime64[D]").min()
     windows = [(run.train, run.test, run.card["metrics"])]
-    for fold, ours in zip(backtest_folds(columns, first_held_out), run.card["backtests"]):
-        before = columns.created.astype("datetime64[D]") < columns.created[fold].astype("datetime64[D]").min()
-        windows.append((columns.subset(before), columns.subset(fold), ours))
+    ours_by_days = {tuple(week["days"]): week for week in run.card["backtests"]}
+    for fold in backtest_folds(columns, first_held_out):
+        first = columns.created[fold].astype("datetime64[D]").min()
+        before = columns.created.astype("datetime64[D]") < first
+        held = columns.subset(fold)
+        ours = ours_by_days.get(tuple(sorted({str(d) for d in held.created.astype("datetime64[D]")})))
+        if ours is not None:  # the seed, like the model, knows only what had closed when the week began
+            windows.append((columns.subset(before).known_at(first.astype("datetime64[ms]")), held, ours))
     for train, test, ours in windows:
         # The seed's way: closed requests only, raw hours, its own features.
         seed_train = train.subset(train.closed & is_noise(train.complaint_types))

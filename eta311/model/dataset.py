@@ -45,6 +45,15 @@ class Columns:
             None if self.pulled is None else self.pulled[index],
         )
 
+    def known_at(self, moment: np.datetime64) -> Columns:
+        """These requests as someone at `moment` saw them: last seen then (or at their own pull, if
+        earlier), and a closure after that not yet known. A model fitted at `moment` may use no more."""
+        seen = np.minimum(self.pulled, moment)
+        took = (np.nan_to_num(self.hours) * 3_600_000).astype("timedelta64[ms]")
+        closed_by_then = self.created + took <= seen
+        hours = np.where(~np.isnan(self.hours) & closed_by_then, self.hours, np.nan)
+        return Columns(self.complaint_types, self.latitudes, self.longitudes, self.created, hours, seen)
+
     @property
     def closed(self) -> np.ndarray:
         return ~np.isnan(self.hours)

@@ -154,6 +154,8 @@ def pseudo_observations(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray
     """
     n = len(time)
     target, weight = time.astype(np.float64).copy(), np.ones(n)
+    if n < 2:
+        weight[~event] = 0.0  # a lone open request: its curve never falls, S(c) = 1, it says nothing
     if n < 2 or event.all():
         return target, weight
     order = np.argsort(time, kind="stable")

@@ -14,8 +14,9 @@ from eta311.storage import content_version
 TYPE_STATS = "type_stats.json"
 STATS_FORMAT = 2
 # Recency weight of the model's starting point: a request counts 0.5 ** (age in days / this). Chosen
-# without the held-out days, on the mature weeks before them (scripts/compare_methods.py, part 2): the
-# longest half-life within one paired standard error of the best there, which was 7 days alone.
+# without the held-out days or the card's backtest weeks, on the three mature weeks before those
+# (scripts/compare_methods.py, part 2): the longest half-life within one standard error (over days)
+# of the best there, which was 7 days alone. A handful of April days decided it: a weak choice, said so.
 HALF_LIFE_DAYS = 7
 # (name, window in days, quantile or None for the count, recency half-life in days or None):
 # each a log1p of hours (or of a count).

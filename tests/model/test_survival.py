@@ -105,3 +105,8 @@ def test_pseudo_observations_are_the_jackknife_of_the_kaplan_meier_mean():
 def test_restricted_mean_is_the_area_under_the_steps():
     # S = 1 until 2, 0.5 until 4, 0.25 until 6: 2*1 + 2*0.5 + 2*0.25
     assert survival.restricted_mean(np.array([2.0, 4.0, 6.0]), np.array([0.5, 0.25, 0.25])) == 3.5
+
+
+def test_a_lone_open_request_carries_no_weight_in_mae_po():
+    target, weight = survival.pseudo_observations(np.array([30.0]), np.array([False]))
+    assert list(weight) == [0.0]
