@@ -1,5 +1,6 @@
 """The README names every route and every environment variable the code reads; the route docs match the URL map."""
 
+import json
 import re
 from pathlib import Path
 
@@ -94,3 +95,17 @@ def test_readme_speed_block_is_the_latest_bench_results():
     block = README.split("<!-- bench:start -->\n", 1)[1].split("<!-- bench:end -->", 1)[0]
     assert block.startswith("```text\n") and block.endswith("```\n"), block[:200]
     assert block[len("```text\n") : -len("```\n")] == (ROOT / "bench" / "results.txt").read_text()
+
+
+def test_readme_model_example_is_what_the_bundled_model_answers():
+    from eta311.settings import Settings
+    from eta311.web.app import create_app
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Model estimates") : readme.index("### Batches")]
+    url = re.search(r"curl '(http://localhost:5000)(/predict/[^']+)'", section).group(2)
+    shown = json.loads("".join(line[2:].strip() for line in section.splitlines() if line.startswith("# ")))
+    bundled = Settings(model_uri=str(ROOT / "models"), fallback_uri=None, reload_interval_seconds=0)
+    answer = create_app(bundled).test_client().get(url).get_json()
+    for key in ("estimated_time", "interval", "complaint_type", "fallbacks", "model"):
+        assert shown[key] == answer[key], key
