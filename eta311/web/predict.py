@@ -23,7 +23,7 @@ from eta311.web.payloads import (
     prediction_request,
     query_request,
 )
-from eta311.web.request_body import json_body, raw_body
+from eta311.web.request_body import json_body, raw_body, utf8_query
 from eta311.web.routes import route, route_index, served_routes
 from eta311.web.served import ModelStore, Snapshot
 
@@ -85,7 +85,7 @@ def _query_and_body() -> dict[str, list]:
 def query_lists() -> dict[str, list[str]]:
     """request.args.to_dict(flat=False), parsed as werkzeug parses it, without the MultiDict in between."""
     lists: dict[str, list[str]] = {}
-    for name, value in parse_qsl(request.query_string.decode(), keep_blank_values=True, errors="werkzeug.url_quote"):
+    for name, value in parse_qsl(utf8_query(), keep_blank_values=True, errors="werkzeug.url_quote"):
         lists.setdefault(name, []).append(value)
     return lists
 

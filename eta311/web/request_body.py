@@ -1,4 +1,4 @@
-"""The JSON body of a request of any method: the seed's clients send GET with a JSON body, as Flask once read."""
+"""A request's raw inputs: its query as UTF-8 text, and its JSON body for any method (the seed's clients send GET with a body)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app, request
 
+from eta311.errors import BadRequest
 from eta311.web.payloads import NO_BODY, parse_json, read_body
 
 
@@ -36,3 +37,12 @@ def json_body() -> Any:
     if request.method == "GET" and mimetype != "application/json" and not mimetype.endswith("+json"):
         return NO_BODY
     return parse_json(raw_body(), mimetype)
+
+
+def utf8_query() -> str:
+    """The raw query string as text. Raw bytes that are not UTF-8 (a client that skipped
+    percent-encoding) are the client's mistake, a 400; werkzeug's own parse raises there (a 500)."""
+    try:
+        return request.query_string.decode()
+    except UnicodeDecodeError:
+        raise BadRequest("The query string is not UTF-8: percent-encode its bytes (%C3%A9, not a raw byte)") from None

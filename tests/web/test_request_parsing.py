@@ -38,3 +38,11 @@ def test_a_get_body_counts_when_declared_by_length_or_chunked_and_not_when_empty
     assert by_length.get_json()["estimated_time"] == chunked.get_json()["estimated_time"]
     empty = client.get("/predict/Noise - Residential", data=b"", content_type="application/json")
     assert empty.status_code == 200 and empty.get_json()["model"] == "medians"
+
+
+@pytest.mark.parametrize("path", ["/predict/residential", "/echo"])
+def test_raw_bytes_that_are_not_utf8_in_the_query_are_a_400_not_a_500(client, path):
+    # a client that skipped percent-encoding: the WSGI server hands the raw bytes on as latin-1
+    response = client.get(path, environ_overrides={"QUERY_STRING": "lat=\xff&msg=\xfe"})
+    assert response.status_code == 400
+    assert "not UTF-8" in response.get_json()["problem"]
