@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,13 @@ from eta311.web.served import Snapshot
 
 def json_response(body: Any) -> Response:
     """An answer as JSON (orjson: answers hold only str, float, int, None, lists and dicts); a newline ends it as jsonify's."""
-    return Response(orjson.dumps(body, option=orjson.OPT_APPEND_NEWLINE), content_type="application/json")
+    try:
+        blob = orjson.dumps(body, option=orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        # A client's string with a lone surrogate ("\ud800"), echoed back: orjson refuses it, the
+        # standard library escapes it, and the client gets back exactly what it sent.
+        blob = (json.dumps(body, separators=(",", ":")) + "\n").encode()
+    return Response(blob, content_type="application/json")
 
 
 def median_answer(snapshot: Snapshot, complaint_type: str) -> dict:

@@ -39,7 +39,9 @@ MAX_NUMBER_TEXT = 40
 # needs more than a few levels.
 MAX_JSON_DEPTH = 32
 VALUES_PER_ROW = 16
-_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*+"|[\[\]{},]')
+# A string token runs to its closing quote or, unclosed, to the end of the body in one match: were
+# an unclosed string to fail and be retried from each later quote, the scan would be quadratic.
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\Z)|[\[\]{},]', re.DOTALL)
 _OPENERS = {ord("{"), ord("[")}
 _CLOSERS = {ord("}"), ord("]")}
 _COMMA, _QUOTE = ord(","), ord('"')

@@ -195,3 +195,28 @@ def test_the_shape_check_ignores_brackets_and_commas_inside_strings():
     check_json_shape(text, max_values=100)  # one member: no error
     with pytest.raises(Exception, match="nested deeper"):
         check_json_shape(json.dumps({"msg": "x", "deep": [[[[[1]]]]]}).encode(), max_values=100, max_depth=4)
+
+
+def test_an_unclosed_string_is_scanned_once_to_the_end_not_once_per_quote():
+    from eta311.web.payloads import _JSON_TOKEN
+
+    body = b'"' + b'\\"' * 2_000 + b"[" * 40
+    # One token running to the end: the old pattern failed there and retried from each of the
+    # 2,000 later quotes, scanning the rest each time (a 64 KB body took seconds, 8 MiB a day).
+    assert [m.span() for m in _JSON_TOKEN.finditer(body)] == [(0, len(body))]
+
+
+@pytest.mark.parametrize("path", ["/predict", "/echo"])
+def test_a_body_of_escaped_quotes_that_never_closes_is_refused(client, path):
+    response = post(client, path, '"' + '\\"' * 40_000 + "[" * 40)
+    assert response.status_code == 400 and response.is_json
+
+
+def test_a_lone_surrogate_is_echoed_back_not_a_500(client):
+    one = post(client, "/predict", '{"complaint_type": "\\ud800", "date": "2019-06-08"}')
+    assert one.status_code == 200 and one.get_json()["complaint_type"] == "\ud800"
+    rows = [GOOD_ROW, {"complaint_type": "\ud800", "date": "2019-06-08"}]
+    batch = post(client, "/predict", json.dumps({"records": rows}))
+    assert batch.status_code == 200
+    answers = batch.get_json()["predictions"]
+    assert [a["status"] for a in answers] == ["success", "success"] and answers[1]["complaint_type"] == "\ud800"
