@@ -254,6 +254,12 @@ def decode_payload(text: object, max_bytes: int, max_values: int | None = None) 
             raise InvalidField("payload", "payload is not valid gzip") from None
         if len(blob) > max_bytes or inflater.unconsumed_tail:
             raise PayloadTooLarge(f"The decoded payload is over the {max_bytes} byte limit")
+        # A stream cut short, or followed by more bytes (a second gzip stream, whose records would
+        # be silently dropped): refused, so no record is ever lost without a word.
+        if not inflater.eof:
+            raise InvalidField("payload", "payload's gzip stream is cut short")
+        if inflater.unused_data:
+            raise InvalidField("payload", "payload holds bytes after its gzip stream (one stream, please)")
     elif len(blob) > max_bytes:
         raise PayloadTooLarge(f"The decoded payload is over the {max_bytes} byte limit")
     return parse_json(blob, "application/json", max_values, outer="payload", allow_non_finite=True)

@@ -220,3 +220,23 @@ def test_a_lone_surrogate_is_echoed_back_not_a_500(client):
     assert batch.status_code == 200
     answers = batch.get_json()["predictions"]
     assert [a["status"] for a in answers] == ["success", "success"] and answers[1]["complaint_type"] == "\ud800"
+
+
+@pytest.mark.parametrize(
+    "blob, problem",
+    [
+        (gzip.compress(json.dumps({"records": [GOOD_ROW]}).encode())[:-6], "cut short"),
+        (gzip.compress(json.dumps({"records": [GOOD_ROW]}).encode()) * 2, "after its gzip stream"),
+        (gzip.compress(json.dumps({"records": [GOOD_ROW]}).encode()) + b"junk", "after its gzip stream"),
+    ],
+)
+def test_a_damaged_or_doubled_gzip_payload_is_refused_not_half_read(client, blob, problem):
+    response = post(client, "/predict", json.dumps({"payload": base64.b64encode(blob).decode()}))
+    assert response.status_code == 400 and problem in response.get_json()["problem"]
+    assert response.get_json()["field"] == "payload"
+
+
+def test_a_whole_gzip_payload_still_reads(client):
+    blob = gzip.compress(json.dumps({"records": [GOOD_ROW, GOOD_ROW]}).encode())
+    response = post(client, "/predict", json.dumps({"payload": base64.b64encode(blob).decode()}))
+    assert response.status_code == 200 and response.get_json()["count"] == 2
