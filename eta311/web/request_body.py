@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import current_app, request
 
-from eta311.errors import BadRequest
+from eta311.errors import BadRequest, UnsupportedMediaType
 from eta311.web.payloads import NO_BODY, parse_json, read_body
 
 
@@ -21,6 +21,14 @@ def has_body() -> bool:
 
 def raw_body() -> bytes:
     """The body's bytes, never more than MAX_BODY_BYTES: a chunked body past it is a 413, not cut short."""
+    encoding = request.environ.get("HTTP_CONTENT_ENCODING", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        # Read as it came, a gzipped body would be parsed as garbage and a plain one would be
+        # trusted against its own header: the compressed form this service reads is the base64 payload.
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding[:40]!r} is not read here: send the JSON itself, or gzip it into a "
+            'base64 "payload" field'
+        )
     limit = current_app.config["SETTINGS"].max_body_bytes
     return read_body(request.environ["wsgi.input"], request.content_length, limit)
 

@@ -240,3 +240,21 @@ def test_a_whole_gzip_payload_still_reads(client):
     blob = gzip.compress(json.dumps({"records": [GOOD_ROW, GOOD_ROW]}).encode())
     response = post(client, "/predict", json.dumps({"payload": base64.b64encode(blob).decode()}))
     assert response.status_code == 200 and response.get_json()["count"] == 2
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br", "GZIP "])
+def test_a_content_encoding_the_service_does_not_read_is_a_415(client, encoding):
+    body = json.dumps({"records": [GOOD_ROW]}).encode()
+    for blob in (body, gzip.compress(body)):  # plain with a false header, or really compressed
+        response = client.post(
+            "/predict", data=blob, content_type="application/json", headers={"Content-Encoding": encoding}
+        )
+        assert response.status_code == 415 and "Content-Encoding" in response.get_json()["problem"]
+
+
+def test_identity_content_encoding_is_read_as_usual(client):
+    body = json.dumps({"records": [GOOD_ROW]})
+    response = client.post(
+        "/predict", data=body, content_type="application/json", headers={"Content-Encoding": "identity"}
+    )
+    assert response.status_code == 200
