@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from eta311.errors import ApiError, BadRequest, InvalidField, PayloadTooLarge, UnsupportedMediaType
 from eta311.model.complaints import canonical_type
@@ -133,6 +134,22 @@ _DEPTH_STEPS[list(b"}]")] = -1
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}[]")
 
 
+_NOT_MARKS = bytes(b for b in range(256) if b not in b'{}[],"')
+_VALUE_MARKS = np.zeros(256, dtype=bool)
+_VALUE_MARKS[list(b"{[,")] = True
+
+
+def _marks_within_limits(marks: bytes, max_depth: int, max_values: int) -> bool:
+    """_within_limits on the quotes, brackets and commas of a text alone: numpy instead of a split per string."""
+    codes = np.frombuffer(marks, dtype=np.uint8)
+    # A mark after an even number of quotes lies outside every string (each string is one pair).
+    outside = (np.cumsum(codes == _QUOTE, dtype=np.int32) & 1) == 0
+    if int(np.count_nonzero(_VALUE_MARKS[codes] & outside)) > max_values:
+        return False
+    depth = np.cumsum(_DEPTH_STEPS[codes] * outside, dtype=np.int32)
+    return int(depth.max(initial=0)) <= max_depth
+
+
 def _within_limits(blob: bytes, max_depth: int, max_values: int) -> bool:
     """True only when the walk would pass the whole text: said without a Python loop per token.
 
@@ -145,6 +162,9 @@ def _within_limits(blob: bytes, max_depth: int, max_values: int) -> bool:
     # them; past that the split below would make millions of small objects (the walk stops early).
     if b"\\" in blob or quotes % 2 or quotes > 4 * max_values + 2:
         return False
+    # A batch's usual text holds a few marks a row; counted first, so a hostile text is never copied whole.
+    if quotes + sum(blob.count(mark) for mark in (b"{", b"}", b"[", b"]", b",")) <= 8 * max_values:
+        return _marks_within_limits(blob.translate(None, _NOT_MARKS), max_depth, max_values)
     structure = b"".join(blob.split(b'"')[0::2])
     openers = structure.count(b"{") + structure.count(b"[")
     if openers + structure.count(b",") > max_values:
@@ -182,6 +202,15 @@ def parse_json(
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType(f"Send JSON with Content-Type: application/json, not {mimetype or 'nothing'}")
     check_json_shape(body, max_json_values(10_000) if max_values is None else max_values, outer)
+    if allow_non_finite:
+        # The predict checks turn every number into a float and never echo one, so orjson (4x
+        # faster on a batch) reads the same request: it differs from json.loads only in reading
+        # integers past 64 bits as floats. What it refuses (NaN, inf, a number past any float, a
+        # lone surrogate, a BOM, UTF-16, bad JSON) goes to json.loads below, for its values and messages.
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
     non_finite = []
 
     def constant(name: str) -> float:

@@ -103,3 +103,32 @@ def test_large_bodies_are_judged_as_the_token_walk_judges_them():
             judged = f"{error.status_code} {error.body()}"
         assert judged == walk_only(blob, 2500), blob[:80]
     assert walk_only(bodies[0], 2500) == "passes" and walk_only(bodies[5], 2500) != "passes"
+
+
+def test_batch_bodies_are_read_as_json_loads_reads_them():
+    """parse_json reads batches with orjson first: every body gives json.loads' values, or the same row failures."""
+    import json
+
+    from eta311.web.payloads import parse_json
+
+    record = {"complaint_type": "Noise - Residential", "lat": 40.7, "lon": -73.9, "date": "2019-06-08 00:00:09"}
+    text = json.dumps({"records": [record, {**record, "lat": 40.123456789012345678}, {"complaint_type": "é"}]})
+    bodies = {
+        "plain": text.encode(),
+        "lone surrogate": text.replace("é", "\\ud800").encode(),
+        "NaN": text.replace("40.7", "NaN").encode(),
+        "past a float": text.replace("40.7", "1e400").encode(),
+        "BOM": b"\xef\xbb\xbf" + text.encode(),
+        "UTF-16": text.encode("utf-16"),
+    }
+    for name, body in bodies.items():
+        document = parse_json(body, "application/json", None, None, True)
+        assert repr(document) == repr(json.loads(body, parse_constant=float)), name
+    # Past 64 bits orjson reads an integer as a float (and json.loads' reading here makes one of
+    # 400 digits infinite): the row fails with the same message all the same.
+    for digits in (30, 400):
+        wide = text.replace("40.7", "1" * digits).encode()
+        read = check_records(parse_json(wide, "application/json", None, None, True)["records"])
+        expected = check_records(json.loads(wide)["records"])
+        assert [(i, e.body()) for i, e in read.failures] == [(i, e.body()) for i, e in expected.failures]
+        assert read.failures and read.failures[0][0] == 0
