@@ -107,6 +107,29 @@ class Server:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
         return pss(self.process.pid), [pss(int(c)) for c in children]
 
+    def cpu_ticks(self) -> int:
+        """CPU time (user + system, in clock ticks) the master and its workers have used so far."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        ticks = 0
+        for pid in [self.process.pid, *map(int, children)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:  # a worker recycled in between
+                continue
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks
+
+    def wait_idle(self, timeout: float = 20.0) -> None:
+        """Until the workers have finished what wrk left queued: its last batches run on after wrk stops."""
+        deadline = time.monotonic() + timeout
+        last = self.cpu_ticks()
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            now = self.cpu_ticks()
+            if now - last <= 2:  # at most 20 ms of CPU in 0.3 s: idle but for housekeeping
+                return
+            last = now
+
     def stop(self) -> None:
         live.stop(self.process, grace=30)
         live.remove_port_files(self.port)
@@ -396,7 +419,10 @@ def serve_and_measure(
             for c in concurrency:
                 wrk(service.base + "/predict", lua, c, 1, load_core, folder)
                 # The model in-process right before the run, on the same core: a host that drifts
-                # in speed moves both figures of the ratio alike.
+                # in speed moves both figures of the ratio alike. Not while the service still works
+                # through the warm-up's queued batches on that core (up to c of them): that would
+                # lower the in-process figures.
+                service.wait_idle()
                 in_process = in_process_rows_per_s(model, size)
                 whole_call = in_process_wsgi_rows_per_s(app, batches[size].read_bytes(), size)
                 run = wrk(service.base + "/predict", lua, c, seconds, load_core, folder)
