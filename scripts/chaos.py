@@ -723,6 +723,26 @@ def keyed_load(port: int, key: str, seconds: float, clients: int = 4) -> list[tu
     return results
 
 
+WORKERS = int(os.environ.get("WEB_CONCURRENCY", "2"))  # gunicorn.conf.py's default, as the Service starts it
+
+
+def confirm_in_every_worker(port: int, key: str, workers: int, seconds: float = 5.0) -> int:
+    """Requests on fresh connections until `workers` distinct workers (X-Request-ID prefixes) answered."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + seconds
+    while len(seen) < workers and time.monotonic() < deadline:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            connection.request("GET", MODEL_PATH, headers={"x-api-key": key, "Connection": "close"})
+            response = connection.getresponse()
+            response.read()
+            if response.status == 200:
+                seen.add(response.getheader("X-Request-ID", "").rsplit("-", 1)[0])
+        finally:
+            connection.close()
+    return len(seen)
+
+
 def load_summary(results: list[tuple[float, int]], seconds: float) -> str:
     times = [t for t, _ in results]
     slow = sum(t * 1e3 >= SLOW_MS for t in times)
@@ -742,16 +762,23 @@ def attack_redis_stall(service: Service, args) -> tuple[bool, str]:
     try:
         key = keys_cli(redis.url, "create", "--name", "chaos", *unlimited)
         revoked_key = keys_cli(redis.url, "create", "--name", "chaos revoked", *unlimited)
-        env = {"REDIS_URL": redis.url, "API_KEY_CACHE_SECONDS": str(KEY_COPY_SECONDS)}
+        # No recycling by max_requests here: this load passes 20,000 requests a worker within the stall,
+        # and a worker forked during it has only the master's start-up copies of the keys, older than
+        # they are trusted (a limit the README states). The stall itself is what this attack measures.
+        env = {
+            "REDIS_URL": redis.url,
+            "API_KEY_CACHE_SECONDS": str(KEY_COPY_SECONDS),
+            "GUNICORN_CMD_ARGS": "--max-requests 0",
+        }
         stalled_service = Service(service.root, **env)
         port = stalled_service.port
         keyed_load(port, revoked_key, 0.5)  # every worker has seen it, not revoked
         last_confirmed = time.monotonic()
         keys_cli(redis.url, "revoke", revoked_key.split("_")[1])  # and has not looked since
         before = keyed_load(port, key, 3)
-        # Every worker confirms the key just before the stall: four kept-alive clients can all land on
-        # one worker, and the other's copy would date from its start, older than the copies are trusted.
-        keyed_load(port, key, 0.3, clients=16)
+        # Every worker confirms the key just before the stall: kept-alive clients can all land on one
+        # worker, and the other's copy would date from its start, older than the copies are trusted.
+        confirmed_in = confirm_in_every_worker(port, key, WORKERS)
         redis.stall()
         stalled_at = time.monotonic()
         during = keyed_load(port, key, STALL_SECONDS)
@@ -769,7 +796,8 @@ def attack_redis_stall(service: Service, args) -> tuple[bool, str]:
     line = (
         f"before: {load_summary(before, 3)}; stalled {STALL_SECONDS:.0f} s: {load_summary(during, STALL_SECONDS)}"
         f" (at most {allowed_slow} allowed); a key revoked just before the stall, asked {late_at:.0f} s into it"
-        f" ({age:.0f} s after Redis last confirmed it; copies trusted {KEY_COPY_SECONDS} s): {sorted(late)}"
+        f" ({age:.0f} s after Redis last confirmed it; copies trusted {KEY_COPY_SECONDS} s): {sorted(late)};"
+        f" the valid key confirmed in {confirmed_in} of {WORKERS} workers just before the stall"
     )
     contained = slow <= allowed_slow and all(s == 200 for _, s in during) and 200 not in late
     return contained, line
