@@ -34,6 +34,7 @@ from eta311.model.training import (  # noqa: E402
     Boosting,
     backtest_folds,
     calibration_split,
+    margin_for_coverage,
     read_days,
     split_by_date,
 )
@@ -103,6 +104,7 @@ def main() -> int:
         target[before] = np.log1p(impute_open(rows.complaint_types, rows.hours, rows.closed, rows.censor_hours))
         return target
 
+    train_target = imputed_target(train)
     features = feature_matrix(columns, type_stats.HALF_LIFE_DAYS)
     offset = log_offsets(features, global_log)
     say(f"{test.sum():,} held-out requests, {int((~held.closed).sum()):,} open; {args.max_iter} rounds, median fit")
@@ -116,7 +118,7 @@ def main() -> int:
             closed_hours,
             ipcw_weights(columns.hours, columns.closed, columns.censor_hours),
         ),
-        ("every request, open ones Kaplan-Meier imputed (the model)", imputed_target(train), everyone),
+        ("every request, open ones Kaplan-Meier imputed (the model)", train_target, everyone),
     ]
     for name, target, weight in methods:
         fit = train & (weight > 0)
@@ -129,18 +131,19 @@ def main() -> int:
     names = [f"{days[f].min()}..{days[f].max()}" for f in folds]
     say(f"\n2. half-life of the starting point, chosen on the mature weeks {', '.join(names)} (MAE-hinge, hours)")
     validation, heldout = {}, {}
+    # The targets depend on the fold, not on the half-life: worked out once per fold.
+    fold_targets = [imputed_target(days < days[fold].min()) for fold in folds]
     for half_life in HALF_LIVES:
         matrix = feature_matrix(columns, half_life)
         errors = []
-        for fold in folds:
+        for fold, target in zip(folds, fold_targets):
             before = days < days[fold].min()
-            target = imputed_target(before)
             start = log_offsets(matrix, float(np.nanmedian(target[before])))  # only types with no statistics
             estimate = fit_predict(matrix, target - start, everyone, before, fold, args.max_iter)
             errors.append(hinge(np.expm1(estimate + start[fold]), columns.subset(fold)))
         validation[half_life] = np.concatenate(errors)
         start = log_offsets(matrix, global_log)
-        estimate = fit_predict(matrix, imputed_target(train) - start, everyone, train, test, args.max_iter)
+        estimate = fit_predict(matrix, train_target - start, everyone, train, test, args.max_iter)
         heldout[half_life] = hinge(np.expm1(estimate + start[test]), held)
         per_fold = "  ".join(f"{e.mean():6.2f}" for e in errors)
         label = "no weight" if half_life is None else f"{half_life} days"
@@ -163,7 +166,7 @@ def main() -> int:
     )
 
     say("\n3. the interval: calibrated on alternate held-out requests, measured on the others")
-    target = imputed_target(train) - offset
+    target = train_target - offset
     calibrating, measuring = calibration_split(held)
     centre = fit_predict(features, target, everyone, train, test, args.max_iter) + offset[test]
     low = fit_predict(features, target, everyone, train, test, args.max_iter, 0.1) + offset[test]
@@ -171,16 +174,12 @@ def main() -> int:
     for name, lower, upper in (("median +- margin (the model)", centre, centre), ("10% and 90% regressors", low, high)):
         lower, upper = np.minimum(lower, centre), np.maximum(upper, centre)
 
-        def middle(margin: float, rows: np.ndarray, lower=lower, upper=upper) -> tuple[float, float]:
-            part = held.subset(rows)
-            low_hours, high_hours = np.expm1(lower[rows] - margin), np.expm1(upper[rows] + margin)
-            return coverage_bounds(low_hours, high_hours, part.hours, part.closed, part.censor_hours)
-
-        lo, hi = 0.0, 8.0
-        for _ in range(40):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if sum(middle(mid, calibrating)) / 2 < 0.8 else (lo, mid)
-        bounds = middle(hi, measuring)
+        part = held.subset(calibrating)
+        hi = margin_for_coverage(lower[calibrating], upper[calibrating], part)
+        part = held.subset(measuring)
+        bounds = coverage_bounds(
+            np.expm1(lower[measuring] - hi), np.expm1(upper[measuring] + hi), part.hours, part.closed, part.censor_hours
+        )
         width = (upper + hi) - (lower - hi)
         say(
             f"   {name}: margin {hi:.3f} log hours, coverage {bounds[0]:.3f}..{bounds[1]:.3f}, "

@@ -14,15 +14,21 @@ def km_curve(time: np.ndarray, event: np.ndarray, weights: np.ndarray | None = N
     recency weight then lets recent requests set the hazard wherever they were followed long
     enough, while at long durations only the older requests are at risk and set it alone.
     """
+    times, closures, at_risk = risk_table(time, event, weights)
+    return times, np.cumprod(1.0 - closures / at_risk)
+
+
+def risk_table(
+    time: np.ndarray, event: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct times, weighted closures at each, weighted requests still at risk just before each)."""
     order = np.argsort(time, kind="stable")
     t, e = time[order], event[order].astype(np.float64)
     w = np.ones(len(t)) if weights is None else np.asarray(weights, dtype=np.float64)[order]
     times, first = np.unique(t, return_index=True)
     if not len(t):
-        return times, e
-    closures = np.add.reduceat(w * e, first)
-    at_risk = np.cumsum(np.add.reduceat(w, first)[::-1])[::-1]
-    return times, np.cumprod(1.0 - closures / at_risk)
+        return times, e, e
+    return times, np.add.reduceat(w * e, first), np.cumsum(np.add.reduceat(w, first)[::-1])[::-1]
 
 
 def km_quantiles(
@@ -158,10 +164,7 @@ def pseudo_observations(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray
         weight[~event] = 0.0  # a lone open request: its curve never falls, S(c) = 1, it says nothing
     if n < 2 or event.all():
         return target, weight
-    order = np.argsort(time, kind="stable")
-    times, first = np.unique(time[order], return_index=True)
-    closures = np.add.reduceat(event[order].astype(np.float64), first)
-    at_risk = n - first
+    times, closures, at_risk = risk_table(time, event)
     survival = np.cumprod(1.0 - closures / at_risk)
     mean = restricted_mean(times, survival)
     for i in np.flatnonzero(~event):

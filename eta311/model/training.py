@@ -195,17 +195,24 @@ def calibrate(model: ETAModel, features: np.ndarray, rows: Columns) -> float:
     """
     model.interval_widening = 0.0
     log_median = np.log1p(model.predict_matrix(features)[:, 1])
+    hi = margin_for_coverage(log_median, log_median, rows)
+    model.interval_widening = round(hi, 6)
+    return model.interval_widening
 
-    def middle(widening: float) -> float:
-        low, high = np.expm1(log_median - widening), np.expm1(log_median + widening)
+
+def margin_for_coverage(log_low: np.ndarray, log_high: np.ndarray, rows: Columns) -> float:
+    """The margin (log hours) taken off log_low and added to log_high so that the middle of the
+    censoring-aware coverage bounds on these requests is NOMINAL_COVERAGE. Bisection: coverage grows with it."""
+
+    def middle(margin: float) -> float:
+        low, high = np.expm1(log_low - margin), np.expm1(log_high + margin)
         return sum(coverage_bounds(low, high, rows.hours, rows.closed, rows.censor_hours)) / 2
 
     lo, hi = 0.0, 8.0
     for _ in range(40):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if middle(mid) < NOMINAL_COVERAGE else (lo, mid)
-    model.interval_widening = round(hi, 6)
-    return model.interval_widening
+    return hi
 
 
 def calibration_split(test: Columns) -> tuple[np.ndarray, np.ndarray]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from eta311.web.openapi import ECHO
 from eta311.web.payloads import NO_BODY, echo_message
-from eta311.web.request_body import json_body, utf8_query
+from eta311.web.request_body import json_body, query_lists
 from eta311.web.routes import route
 
 echo = Blueprint("echo", __name__)
@@ -21,8 +21,7 @@ echo = Blueprint("echo", __name__)
     strict_slashes=False,
 )
 def echo_message_route() -> Response:
-    utf8_query()  # raw non-UTF-8 bytes: a 400, not request.args' UnicodeDecodeError
-    args = request.args.to_dict(flat=False)
+    args = query_lists()
     document = NO_BODY if "msg" in args else json_body()  # the query wins where both are given
     found, message = echo_message(args, document)
     if not found:

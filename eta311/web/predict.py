@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import Counter
-from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
@@ -23,7 +22,7 @@ from eta311.web.payloads import (
     prediction_request,
     query_request,
 )
-from eta311.web.request_body import json_body, raw_body, utf8_query
+from eta311.web.request_body import json_body, query_lists, raw_body
 from eta311.web.routes import route, route_index, served_routes
 from eta311.web.served import ModelStore, Snapshot
 
@@ -80,14 +79,6 @@ def _query_and_body() -> dict[str, list]:
         raise BadRequest('The body must be a JSON object such as {"lat": 40.7, "lon": -73.9, "date": "..."}')
     from_body = {name: [value] for name, value in document.items() if name != "complaint_type"}
     return {**from_body, **args}
-
-
-def query_lists() -> dict[str, list[str]]:
-    """request.args.to_dict(flat=False), parsed as werkzeug parses it, without the MultiDict in between."""
-    lists: dict[str, list[str]] = {}
-    for name, value in parse_qsl(utf8_query(), keep_blank_values=True, errors="werkzeug.url_quote"):
-        lists.setdefault(name, []).append(value)
-    return lists
 
 
 @route(

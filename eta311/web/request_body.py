@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import current_app, request
 
@@ -54,3 +55,11 @@ def utf8_query() -> str:
         return request.query_string.decode()
     except UnicodeDecodeError:
         raise BadRequest("The query string is not UTF-8: percent-encode its bytes (%C3%A9, not a raw byte)") from None
+
+
+def query_lists() -> dict[str, list[str]]:
+    """request.args.to_dict(flat=False), parsed as werkzeug parses it, without the MultiDict in between."""
+    lists: dict[str, list[str]] = {}
+    for name, value in parse_qsl(utf8_query(), keep_blank_values=True, errors="werkzeug.url_quote"):
+        lists.setdefault(name, []).append(value)
+    return lists

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from eta311.web.predict import query_lists
+from eta311.web.request_body import query_lists
 
 QUERIES = [
     "",
