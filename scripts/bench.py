@@ -2,7 +2,8 @@
 
 Everything runs on loopback, bounded in time. With two or more cores, wrk is pinned to core 0 and
 the servers to core 1. Requests are 2,000 real held-out 311 requests (bench/heldout_requests.json,
-from 2019-06-02, 06-29 and 06-30, outside the bundled model's training window). One run writes
+from 2019-06-02, 06-29 and 06-30; the bundled model, refitted on every day, has seen them, which does
+not change what an answer costs). One run writes
 bench/results.txt and the README's speed figures (between its bench markers) from the same text,
 with the commit it ran on and a met/missed line per target. Servers start and stop through the
 tests' process harness (tests/live.py), so both stop every process they start the same way.
@@ -413,6 +414,8 @@ def serve_and_measure(
                     rounds.setdefault(name, {}).setdefault(c, []).append(run)
         results = medians_of_rounds(rounds)
         memory = {"single rows": service.pss_mb()}
+        service.wait_idle()
+        in_process_calls = in_process_route_us()
         # A batch run must outlast its slowest request: 32 batches of 10,000 rows queue on one core.
         for size, seconds in ((1_000, max(args.seconds, 10)), (10_000, max(args.seconds, 30))):
             lua = lua_for_post(batches[size])
@@ -434,7 +437,36 @@ def serve_and_measure(
     finally:
         floor.stop()
         service.stop()
-    return {"results": results, "memory": memory, "cold": cold, "worker": worker, "concurrency": concurrency}
+    return {
+        "results": results,
+        "memory": memory,
+        "cold": cold,
+        "worker": worker,
+        "concurrency": concurrency,
+        "in_process_us": in_process_calls,
+    }
+
+
+def in_process_route_us() -> dict[str, float]:
+    """Median us per WSGI call of the floor and the service's routes in this process (scripts/bench_model.py):
+    what each costs in Python before HTTP and Gunicorn, for the explanation of a missed ratio."""
+    import logging
+
+    import bench_model
+
+    # With each request's log line formatted and written, as the server does, but to /dev/null.
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    request_log = logging.getLogger("eta311.request")
+    level = request_log.level
+    with open(os.devnull, "w") as sink:
+        streams = [handler.setStream(sink) for handler in handlers]
+        request_log.setLevel(logging.INFO)
+        try:
+            return bench_model.routes(rounds=3, repeat=1500)
+        finally:
+            request_log.setLevel(level)
+            for handler, stream in zip(handlers, streams):
+                handler.setStream(stream)
 
 
 def commit_label() -> str:
@@ -459,6 +491,8 @@ def target_lines(served: dict, model: dict) -> list[str]:
     for c in served["concurrency"]:
         ratio = results["model route"][c]["rps"] / floor[c]["rps"]
         lines.append(f"model route >= 0.70 x floor at c={c}: {ratio:.2f}  {verdict(ratio >= 0.70)}")
+        if ratio < 0.70:
+            lines.append(f"  why: {route_shortfall(results['model route'][c]['rps'], floor[c]['rps'], served)}")
     if 8 in served["concurrency"]:
         p99 = results["model route"][8]["p99_us"] / 1e3
         lines.append(f"model route p99 <= 10 ms at c=8: {p99:.2f} ms  {verdict(p99 <= 10)}")
@@ -473,6 +507,12 @@ def target_lines(served: dict, model: dict) -> list[str]:
                 f"{size:,}-row batches over HTTP >= 0.6 x in-process rows/s (measured just before:"
                 f" {run['in_process_rows_per_s']:,.0f}) at c={c}: {ratio:.2f}  {verdict(ratio >= 0.6)}"
             )
+            if ratio < 0.6:
+                ceiling = run["in_process_wsgi_rows_per_s"] / run["in_process_rows_per_s"]
+                lines.append(
+                    f"  why: the service's whole in-process call on this body (parse, checks, model, answer) runs at"
+                    f" {ceiling:.2f} x the model's rows/s, so even free HTTP would reach at most {ceiling:.2f}"
+                )
             # Not a target: the same HTTP rows/s over the service's whole batch handling in-process,
             # so the reader sees what HTTP and serving cost apart from the parse, checks and answers.
             whole = run["in_process_wsgi_rows_per_s"]
@@ -487,7 +527,26 @@ def target_lines(served: dict, model: dict) -> list[str]:
         lines.append(
             f"{len(workers)} preloaded workers + master <= 150 MB PSS, after {when}: {total:.0f} MB  {verdict(total <= 150)}"
         )
+        if total > 150 and when != "single rows":
+            before = sum(memory["single rows"][1])
+            lines.append(
+                f"  why: the workers kept {sum(workers) - before:.0f} MB more after the batches than after single rows"
+                f" ({before:.0f} -> {sum(workers):.0f} MB); which allocations stay was not measured"
+            )
     return lines
+
+
+def route_shortfall(model_rps: float, floor_rps: float, served: dict) -> str:
+    """A missed route ratio explained in server time per request, over HTTP and in-process."""
+    model_us, floor_us = 1e6 / model_rps, 1e6 / floor_rps
+    calls = served["in_process_us"]
+    wsgi_model, wsgi_floor = calls["model route"], calls["floor: bare Flask"]
+    return (
+        f"a model request takes {model_us:.0f} us of the server core against the floor's {floor_us:.0f} us"
+        f" ({model_us - floor_us:.0f} us more; 0.70 allows {floor_us / 0.70 - floor_us:.0f} us more); in-process,"
+        f" the route's WSGI call alone costs {wsgi_model:.0f} us against the floor's {wsgi_floor:.0f} us"
+        f" ({wsgi_model - wsgi_floor:.0f} us more)"
+    )
 
 
 def report(args: argparse.Namespace, served: dict, model: dict, cores_used: tuple[str | None, str | None]) -> str:
