@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from flask import current_app, request
 
@@ -57,9 +57,29 @@ def utf8_query() -> str:
         raise BadRequest("The query string is not UTF-8: percent-encode its bytes (%C3%A9, not a raw byte)") from None
 
 
+def query_pairs(query: str) -> list[tuple[str, str]]:
+    """urllib's parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"), as werkzeug
+    calls it, step for step but without its per-pair calls for text that has no '+' or '%'."""
+    pairs = []
+    for part in query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")  # a bare name has the blank value parse_qsl gives it
+        if "+" in name:
+            name = name.replace("+", " ")
+        if "%" in name:
+            name = unquote(name, errors="werkzeug.url_quote")
+        if "+" in value:
+            value = value.replace("+", " ")
+        if "%" in value:
+            value = unquote(value, errors="werkzeug.url_quote")
+        pairs.append((name, value))
+    return pairs
+
+
 def query_lists() -> dict[str, list[str]]:
     """request.args.to_dict(flat=False), parsed as werkzeug parses it, without the MultiDict in between."""
     lists: dict[str, list[str]] = {}
-    for name, value in parse_qsl(utf8_query(), keep_blank_values=True, errors="werkzeug.url_quote"):
+    for name, value in query_pairs(utf8_query()):
         lists.setdefault(name, []).append(value)
     return lists

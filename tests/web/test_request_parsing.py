@@ -1,10 +1,16 @@
 """The prediction route's own reading of a request: query parameters as werkzeug parses them, and when a GET has a body."""
 
 import io
+import json
+import random
+from pathlib import Path
+from urllib.parse import parse_qsl, quote
 
 import pytest
 
-from eta311.web.request_body import query_lists
+from eta311.web.request_body import query_lists, query_pairs
+
+HELD_OUT = Path(__file__).resolve().parents[2] / "bench" / "heldout_requests.json"
 
 QUERIES = [
     "",
@@ -22,6 +28,17 @@ QUERIES = [
 def test_query_parameters_are_read_as_werkzeug_reads_them(app, query):
     with app.test_request_context("/predict/Noise", query_string=query) as context:
         assert query_lists() == context.request.args.to_dict(flat=False)
+
+
+def test_query_pairs_are_parse_qsl_as_werkzeug_calls_it_on_real_and_scrambled_queries():
+    rows = json.loads(HELD_OUT.read_text())
+    # The benchmark's URLs: the held-out requests quoted as a client quotes them.
+    queries = [f"lat={r['lat']}&lon={r['lon']}&date={quote(r['date'])}" for r in rows[:500]] + QUERIES
+    alphabet = "ab=&+%2Fe9ZC3;\x00é "
+    scramble = random.Random(16)
+    queries += ["".join(scramble.choice(alphabet) for _ in range(scramble.randrange(30))) for _ in range(2000)]
+    for query in queries:
+        assert query_pairs(query) == parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"), query
 
 
 def test_a_get_body_counts_when_declared_by_length_or_chunked_and_not_when_empty(client):
