@@ -42,6 +42,32 @@ def scores_table(m: dict, metric: str, title: str) -> list[str]:
     return lines
 
 
+def day_table(m: dict) -> list[str]:
+    """MAE-hinge of every predictor on each held-out day (the oracle's constants are the whole window's)."""
+    days = m["per_day"]
+    lines = [
+        "| MAE-hinge by held-out day, hours | " + " | ".join(f"{d} ({v['rows']:,})" for d, v in days.items()) + " |"
+    ]
+    lines.append("|" + " --- |" * (len(days) + 1))
+    for predictor in m["mae_hinge"]:
+        lines.append(f"| {predictor} | " + " | ".join(f"{v['mae_hinge'][predictor]:.2f}" for v in days.values()) + " |")
+    return lines
+
+
+def gap_line(m: dict, top: int = 5) -> str:
+    """The types that carry most of the model's gap to the oracle, in hours of the window's MAE-hinge."""
+    share = {
+        name: stats["rows"] * (stats["mae_hinge"]["model"] - stats["mae_hinge"][ORACLE]) / m["rows"]
+        for name, stats in m["per_type"].items()
+    }
+    largest = sorted(share.items(), key=lambda item: -item[1])[:top]
+    gap = m["mae_hinge"]["model"] - m["mae_hinge"][ORACLE]
+    return (
+        f"Model minus oracle, MAE-hinge: {gap:.2f} hours; the types carrying most of it (rows x difference / all rows): "
+        + ", ".join(f"{name} {value:.2f}" for name, value in largest)
+    )
+
+
 def backtest_table(backtests: list[dict]) -> list[str]:
     lines = [
         "| earlier week (fitted on the days before it) | requests (open) | model | best non-oracle baseline | "
@@ -73,6 +99,7 @@ def table(card: dict) -> str:
         f"{verdict(m['targets']['coverage_bounds_hold_0_80_within_3_points'])}); margin"
         f" {cov['widening_log_hours']:.3f} log hours each side of the median, calibrated on the other held-out requests"
     )
+    lines += ["", *day_table(m), "", gap_line(m)]
     if card.get("backtests"):
         lines += ["", "The same recipe on earlier mature weeks (MAE-hinge, hours):", ""]
         lines += backtest_table(card["backtests"])

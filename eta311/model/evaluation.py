@@ -130,13 +130,18 @@ def point_metrics(
     for name, count in sorted(zip(names, counts), key=lambda p: -p[1]):
         if count >= MIN_ROWS_PER_TYPE:
             per_type[str(name)] = {"rows": int(count), **both(types == name)}
+    # Per day too: one unusual day can carry most of a window's gap to the oracle (the oracle's
+    # constants stay those of the whole window).
+    days = test.created.astype("datetime64[D]")
+    per_day = {str(day): {"rows": int((days == day).sum()), **both(days == day)} for day in np.unique(days)}
     return {
         "rows": int(len(test)),
         "open_rows": int((~test.closed).sum()),
-        "days": sorted({str(d) for d in test.created.astype("datetime64[D]")}),
+        "days": sorted(per_day),
         **both(everyone),
         "noise": {"rows": int(noise.sum()), **both(noise)},
         "per_type": per_type,
+        "per_day": per_day,
     }
 
 

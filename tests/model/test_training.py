@@ -115,6 +115,23 @@ def test_bundled_model_is_small_checked_and_its_card_matches_the_readme():
         assert row + f"{week['mae_hinge']['model']:.2f} |" in section, row
 
 
+def test_the_readme_gives_the_held_out_days_and_the_gap_to_the_oracle_as_make_train_prints_them():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_script", ROOT / "scripts" / "train.py")
+    train_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_script)
+    metrics = json.loads((MODELS / "model_card.json").read_text())["metrics"]
+    readme = (ROOT / "README.md").read_text()
+    for row in train_script.day_table(metrics):  # rows in any order: the card's JSON keeps keys sorted
+        assert f"\n{row}\n" in readme, row
+    assert train_script.gap_line(metrics) in readme
+    trees = metrics["per_type"]["damaged tree"]["mae_hinge"]
+    quoted = readme[readme.index("For damaged trees, the largest share") :][:400]
+    for predictor in ("per-type median, all days", ORACLE, "per-type Kaplan-Meier median, 90 days", "model"):
+        assert f"{trees[predictor]:.2f}" in quoted, predictor
+
+
 def test_the_interval_is_calibrated_on_half_the_held_out_requests_and_measured_on_the_other(tiny_run):
     calibrating, measuring = training.calibration_split(tiny_run.test)
     assert not (calibrating & measuring).any() and (calibrating | measuring).all()
