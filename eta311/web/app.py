@@ -55,6 +55,13 @@ class ServiceFlask(Flask):
             self._plain_functions.add(func)
         return wrapped
 
+    def make_default_options_response(self) -> Response:
+        """OPTIONS that is not a CORS preflight: 204 with the Allow header, not an empty text/html 200."""
+        response = super().make_default_options_response()
+        response.status_code = 204
+        del response.headers["Content-Type"]
+        return response
+
 
 def _error_response(status: int, body: dict) -> Response:
     response = jsonify(body)
@@ -114,6 +121,8 @@ def _base_app(settings: Settings) -> Flask:
     logging.getLogger("eta311").setLevel(settings.log_level)
     # No static folder: Flask would otherwise add /static/<path:filename>, an undeclared route serving nothing.
     app = ServiceFlask("eta311", static_folder=None)
+    # "/predict//rodent" is a 404 in JSON like any unknown path, not a 308 whose body is HTML.
+    app.url_map.merge_slashes = False
     if settings.observe_requests:
         install_observer(app)  # first, so every answer (a refusal by the gate too) has its id and log line
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

@@ -258,3 +258,17 @@ def test_identity_content_encoding_is_read_as_usual(client):
         "/predict", data=body, content_type="application/json", headers={"Content-Encoding": "identity"}
     )
     assert response.status_code == 200
+
+
+def test_a_doubled_slash_is_a_json_404_not_an_html_redirect(client):
+    reply = client.get("/predict//residential")
+    assert reply.status_code == 404 and reply.mimetype == "application/json"
+    assert reply.get_json()["status"] == "failure"
+    assert client.get("/predict/residential").status_code == 200
+
+
+def test_a_plain_options_is_a_204_naming_the_methods_with_no_html(client):
+    reply = client.options("/predict/residential")
+    assert reply.status_code == 204 and reply.data == b""
+    assert "Content-Type" not in reply.headers
+    assert {m.strip() for m in reply.headers["Allow"].split(",")} >= {"GET", "OPTIONS"}
