@@ -90,18 +90,26 @@ def estimates(
     stats_version = snapshot.stats_version or f"{version}-own"
     flags = fallback_flags(model, complaint_types, lats, lons, snapshot.stats)
     return [
-        {
-            "status": "success",
-            "complaint_type": complaint_type,
-            "estimated_time": mid,
-            "interval": {"low": low, "high": high, **coverage},
-            "fallbacks": [*row_flags],
-            "model": "gbm",
-            "model_version": version,
-            "statistics_version": stats_version,
-        }
+        model_answer(complaint_type, row_flags, (low, mid, high), version, coverage, stats_version)
         for complaint_type, row_flags, (low, mid, high) in zip(complaint_types, flags, hours)
     ]
+
+
+def model_answer(
+    complaint_type: str, flags: list[str], hours: tuple[float, float, float], version: str, coverage: dict, stats: str
+) -> dict:
+    """One row's estimate as answered: hours are (low, mid, high)."""
+    low, mid, high = hours
+    return {
+        "status": "success",
+        "complaint_type": complaint_type,
+        "estimated_time": mid,
+        "interval": {"low": low, "high": high, **coverage},
+        "fallbacks": [*flags],
+        "model": "gbm",
+        "model_version": version,
+        "statistics_version": stats,
+    }
 
 
 def fallback_flags(
@@ -119,10 +127,12 @@ def fallback_flags(
     known: dict[tuple[str, bool], list[str]] = {}
     rows = []
     for complaint_type, lat, lon in zip(complaint_types, lats, lons):
-        key = (complaint_type, lat is None or lon is None)
+        # Checked batches give NaN for coordinates not given; the model is asked with None, as for one request.
+        missing = lat is None or lon is None or lat != lat or lon != lon
+        key = (complaint_type, missing)
         found = known.get(key)
         if found is None:
-            found = known[key] = model.fallbacks(complaint_type, lat, lon, stats)
+            found = known[key] = model.fallbacks(complaint_type, *((None, None) if missing else (lat, lon)), stats)
         rows.append(found)
     return rows
 

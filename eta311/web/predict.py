@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections import Counter
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
@@ -12,7 +11,8 @@ from eta311 import __version__
 from eta311.errors import BadRequest, NotFound
 from eta311.web import metrics
 from eta311.web import openapi as api
-from eta311.web.estimates import answer, batch_answers, json_response
+from eta311.web.batch_reply import batch_reply
+from eta311.web.estimates import answer, json_response
 from eta311.web.offload import off_loop
 from eta311.web.payloads import (
     NO_BODY,
@@ -110,21 +110,10 @@ def predict_many() -> Response:
 
 
 def _batch_response(snapshot: Snapshot, rows: list) -> Response:
-    answers = off_loop(batch_answers, snapshot, rows)
-    kinds = Counter(a.get("model") for a in answers)
-    failed = kinds.pop(None, 0)
-    metrics.predicted("model", snapshot.model_version, kinds["gbm"], "batch")
-    metrics.predicted("medians", snapshot.medians_version, kinds["medians"], "batch")
-    return json_response(
-        {
-            "status": "success",
-            "count": len(answers),
-            "failed": failed,
-            "model_version": snapshot.model_version,
-            "medians_version": snapshot.medians_version,
-            "predictions": answers,
-        }
-    )
+    reply = off_loop(batch_reply, snapshot, rows)
+    metrics.predicted("model", snapshot.model_version, reply.model_answers, "batch")
+    metrics.predicted("medians", snapshot.medians_version, reply.median_answers, "batch")
+    return Response(reply.blob, content_type="application/json")
 
 
 @route(
