@@ -112,7 +112,11 @@ class CompiledForest:
             np.bitwise_and.accumulate(table[start + 1 : stop], axis=0, out=table[start + 1 : stop])
         self._table = table.reshape(len(table), -1)
         self._table_keys = keys
-        self._missing_keys = self.feature_shift + FEATURE_LIMIT + 2
+        # A missing value's row is the first of the next feature's block, the row its key (above
+        # every value, below the next feature's keys) would be found at; a value below -FEATURE_LIMIT
+        # takes the row -FEATURE_LIMIT is found at, as if clipped.
+        self._missing_rows = keys.searchsorted(self.feature_shift + FEATURE_LIMIT + 2)
+        self._lowest_rows = keys.searchsorted(-FEATURE_LIMIT + self.feature_shift)
         self._words = words
         leaves = np.arange(self.n_splits, len(children))
         leaves = leaves[np.lexsort((number[leaves], tree[leaves]))]
@@ -196,11 +200,14 @@ class CompiledForest:
 
     def _predict(self, features: np.ndarray) -> np.ndarray:
         """Raw predictions of one row (shape (features,)) or of a few (shape (rows, features))."""
-        # np.clip's wrapper costs more than the clipping itself at one row; maximum keeps NaN as NaN.
-        keys = np.minimum(np.maximum(features, -FEATURE_LIMIT), FEATURE_LIMIT)
+        # Each numpy call costs more than its work at one row, so: minimum keeps NaN as NaN, NaN is
+        # searched past every key, and the rows found are then bounded to the feature's own: its
+        # missing row from above, the row of -FEATURE_LIMIT from below (np.clip's wrapper costs more).
+        keys = np.minimum(features, FEATURE_LIMIT)
         keys += self.feature_shift
-        np.copyto(keys, self._missing_keys, where=np.isnan(keys))
         at = self._table_keys.searchsorted(keys)
+        np.minimum(at, self._missing_rows, out=at)
+        np.maximum(at, self._lowest_rows, out=at)
         reachable = np.bitwise_and.reduce(self._table.take(at, axis=0), axis=-2)
         if self._words == 1:
             leaf = np.bitwise_count(reachable ^ (reachable - 1)) + self._leaf_start  # trailing zeros + 1

@@ -116,11 +116,21 @@ def _child(metric: MetricWrapperBase, *labels: str) -> Any:
     return child
 
 
+_request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     """One request answered: a count and a duration (the whole per-request cost of metrics)."""
-    method = method if method in METHODS else "other"
-    _child(REQUESTS, route, method, str(status)).inc()
-    _child(DURATION, route, method, f"{status // 100}xx").observe(seconds)
+    method = method if method in METHODS else "other"  # before the key: a client's method never grows it
+    key = (route, method, status)
+    series = _request_series.get(key)
+    if series is None:  # the labels are worked out once per route, method and status
+        series = _request_series[key] = (
+            _child(REQUESTS, route, method, str(status)),
+            _child(DURATION, route, method, f"{status // 100}xx"),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def predicted(kind: str, version: str | None, count: int = 1, source: str = "single") -> None:

@@ -10,7 +10,7 @@ import re
 import secrets
 import time
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, request
 
 from eta311.errors import Unauthorized
 from eta311.logfmt import log_info_line, request_fields
@@ -22,6 +22,7 @@ log = logging.getLogger("eta311.request")
 # Heroku's router sends a UUID (and passes on a client's id of 20-200 characters). Anything else
 # is replaced: the id goes into headers and log lines, so no spaces, quotes or control characters.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,200}")
+OBSERVED = "eta311.observed"  # the environ key of (start time, log fields) of the request being served
 
 
 class _RequestIds:
@@ -55,14 +56,16 @@ def install_observer(app: Flask) -> None:
     @app.before_request
     def start() -> None:
         # Set anew for every request: a thread (gthread) or greenlet never sees an earlier request's.
-        fields = {"request_id": request_id(request.environ.get("HTTP_X_REQUEST_ID"))}
+        environ = request.environ
+        fields = {"request_id": request_id(environ.get("HTTP_X_REQUEST_ID"))}
         request_fields.set(fields)
-        g.observed = (time.perf_counter(), fields)
+        # In the request's own environ rather than on flask.g: each proxy lookup costs on every request.
+        environ[OBSERVED] = (time.perf_counter(), fields)
 
     @app.after_request
     def finish(response: Response) -> Response:
         current = request._get_current_object()  # one proxy lookup, not one per attribute
-        observed = g.get("observed")
+        observed = current.environ.get(OBSERVED)
         if observed is None:  # routing failed before our hook ran: still an id and a line
             observed = (time.perf_counter(), {"request_id": request_id(current.environ.get("HTTP_X_REQUEST_ID"))})
             request_fields.set(observed[1])

@@ -342,8 +342,9 @@ def _date(value: object) -> tuple[str, np.datetime64]:
 
 def prediction_request(values: Mapping[str, object], allowed: Sequence[str] = RECORD_FIELDS) -> PredictionRequest:
     """Check one record's fields; lat and lon come together, and coordinates need a date."""
-    unknown = sorted(set(values) - set(allowed))
-    if unknown:
+    known = _RECORD_FIELD_SET if allowed is RECORD_FIELDS else frozenset(allowed)
+    if not known.issuperset(values):
+        unknown = sorted(set(values) - known)
         raise InvalidField(unknown[0], f"Unknown field {unknown[0]!r}; expected only {', '.join(allowed)}")
     complaint_type = _complaint_type(values.get("complaint_type"))
     lat, lon, date = values.get("lat"), values.get("lon"), values.get("date")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_to_bytes
 
 from flask import current_app, request
 
@@ -57,10 +57,11 @@ def utf8_query() -> str:
         raise BadRequest("The query string is not UTF-8: percent-encode its bytes (%C3%A9, not a raw byte)") from None
 
 
-def query_pairs(query: str) -> list[tuple[str, str]]:
-    """urllib's parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"), as werkzeug
-    calls it, step for step but without its per-pair calls for text that has no '+' or '%'."""
-    pairs = []
+def query_dict(query: str) -> dict[str, list[str]]:
+    """Each name's values, in order, as urllib's parse_qsl(query, keep_blank_values=True,
+    errors="werkzeug.url_quote") gives them to werkzeug, step for step but without its per-pair
+    calls for text that has no '+' or '%'."""
+    lists: dict[str, list[str]] = {}
     for part in query.split("&"):
         if not part:
             continue
@@ -68,18 +69,26 @@ def query_pairs(query: str) -> list[tuple[str, str]]:
         if "+" in name:
             name = name.replace("+", " ")
         if "%" in name:
-            name = unquote(name, errors="werkzeug.url_quote")
+            name = _unquote(name)
         if "+" in value:
             value = value.replace("+", " ")
         if "%" in value:
-            value = unquote(value, errors="werkzeug.url_quote")
-        pairs.append((name, value))
-    return pairs
+            value = _unquote(value)
+        if name in lists:
+            lists[name].append(value)
+        else:
+            lists[name] = [value]
+    return lists
+
+
+def _unquote(text: str) -> str:
+    """unquote(text, errors="werkzeug.url_quote"). An ASCII text (a query a client percent-encoded)
+    is a single run of the ASCII parts unquote splits off and decodes each on its own."""
+    if text.isascii():
+        return unquote_to_bytes(text).decode("utf-8", "werkzeug.url_quote")
+    return unquote(text, errors="werkzeug.url_quote")
 
 
 def query_lists() -> dict[str, list[str]]:
     """request.args.to_dict(flat=False), parsed as werkzeug parses it, without the MultiDict in between."""
-    lists: dict[str, list[str]] = {}
-    for name, value in query_pairs(utf8_query()):
-        lists.setdefault(name, []).append(value)
-    return lists
+    return query_dict(utf8_query())

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, quote
 
 import pytest
 
-from eta311.web.request_body import query_lists, query_pairs
+from eta311.web.request_body import query_dict, query_lists
 
 HELD_OUT = Path(__file__).resolve().parents[2] / "bench" / "heldout_requests.json"
 
@@ -30,7 +30,7 @@ def test_query_parameters_are_read_as_werkzeug_reads_them(app, query):
         assert query_lists() == context.request.args.to_dict(flat=False)
 
 
-def test_query_pairs_are_parse_qsl_as_werkzeug_calls_it_on_real_and_scrambled_queries():
+def test_query_dict_is_parse_qsl_as_werkzeug_calls_it_on_real_and_scrambled_queries():
     rows = json.loads(HELD_OUT.read_text())
     # The benchmark's URLs: the held-out requests quoted as a client quotes them.
     queries = [f"lat={r['lat']}&lon={r['lon']}&date={quote(r['date'])}" for r in rows[:500]] + QUERIES
@@ -38,7 +38,11 @@ def test_query_pairs_are_parse_qsl_as_werkzeug_calls_it_on_real_and_scrambled_qu
     scramble = random.Random(16)
     queries += ["".join(scramble.choice(alphabet) for _ in range(scramble.randrange(30))) for _ in range(2000)]
     for query in queries:
-        assert query_pairs(query) == parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"), query
+        expected: dict[str, list[str]] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"):
+            expected.setdefault(name, []).append(value)
+        assert query_dict(query) == expected, query
+        assert list(query_dict(query)) == list(expected), query  # names in the same order too
 
 
 def test_a_get_body_counts_when_declared_by_length_or_chunked_and_not_when_empty(client):
