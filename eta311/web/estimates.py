@@ -149,7 +149,7 @@ def model_answers(snapshot: Snapshot, requests: Sequence[PredictionRequest]) -> 
     )
 
 
-def model_answer(snapshot: Snapshot, request: PredictionRequest) -> dict:
+def single_estimate(snapshot: Snapshot, request: PredictionRequest) -> dict:
     """model_answers(snapshot, [request])[0], step for step without the columns a batch needs: a
     request's latency path, where each list, zip and numpy call in between costs (same answer, tested)."""
     model = snapshot.model
@@ -168,21 +168,19 @@ def model_answer(snapshot: Snapshot, request: PredictionRequest) -> dict:
     )
     ((low, mid, high),) = model.predict_matrix(features).round(2).tolist()
     version = snapshot.model_version
-    return {
-        "status": "success",
-        "complaint_type": complaint_type,
-        "estimated_time": mid,
-        "interval": {"low": low, "high": high, **card_coverage(snapshot.card)},
-        "fallbacks": model.fallbacks(complaint_type, lat, lon, stats),
-        "model": "gbm",
-        "model_version": version,
-        "statistics_version": snapshot.stats_version or f"{version}-own",
-    }
+    return model_answer(
+        complaint_type,
+        model.fallbacks(complaint_type, lat, lon, stats),
+        (low, mid, high),
+        version,
+        card_coverage(snapshot.card),
+        snapshot.stats_version or f"{version}-own",
+    )
 
 
 def answer(snapshot: Snapshot, request: PredictionRequest) -> dict:
     if request.wants_model:
-        return model_answer(snapshot, request)
+        return single_estimate(snapshot, request)
     return median_answer(snapshot, request.complaint_type)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from eta311.settings import Settings
 from eta311.web.app import create_app
-from eta311.web.estimates import batch_answers, model_answer, model_answers
+from eta311.web.estimates import batch_answers, model_answers, single_estimate
 from eta311.web.payloads import PredictionRequest, prediction_request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ def test_one_request_is_answered_exactly_as_in_a_batch(bundled_snapshot):
     assert {tuple(a["fallbacks"]) for a in in_batch} >= {(), ("missing_coordinates",), ("unknown_complaint_type",)}
     for record, batched in zip(records, in_batch):
         request = prediction_request(record)
-        alone = model_answer(bundled_snapshot, request)
+        alone = single_estimate(bundled_snapshot, request)
         assert (
             orjson.dumps(alone) == orjson.dumps(batched) == orjson.dumps(model_answers(bundled_snapshot, [request])[0])
         )
@@ -45,6 +45,6 @@ def test_a_request_made_in_code_without_a_parsed_date_is_answered_as_one_that_wa
     checked = prediction_request(record)
     unparsed = PredictionRequest(checked.complaint_type, checked.lat, checked.lon, checked.date)
     assert unparsed.stamp is None
-    assert orjson.dumps(model_answer(bundled_snapshot, unparsed)) == orjson.dumps(
-        model_answer(bundled_snapshot, checked)
+    assert orjson.dumps(single_estimate(bundled_snapshot, unparsed)) == orjson.dumps(
+        single_estimate(bundled_snapshot, checked)
     )
