@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -116,8 +117,12 @@ def _fill_model_rows(grid: np.ndarray, snapshot: Snapshot, checked: CheckedRows)
     found, first, where = np.unique(groups, return_index=True, return_inverse=True)
     pieces = np.empty((len(found), 4), dtype=object)
     order = None
+    known = _templates_of(snapshot)
     for g, row in enumerate(first.tolist()):
-        pieces[g], row_order = _template(snapshot, types[row], None if missing[row] else (lats[row], lons[row]))
+        key = (types[row], bool(missing[row]))
+        if key not in known:
+            known[key] = _template(snapshot, types[row], None if missing[row] else (lats[row], lons[row]))
+        pieces[g], row_order = known[key]
         if order not in (None, row_order):
             raise _NoTemplate("templates differ in layout")
         order = row_order
@@ -125,6 +130,24 @@ def _fill_model_rows(grid: np.ndarray, snapshot: Snapshot, checked: CheckedRows)
     grid[places, 0:7:2] = pieces[where]
     for column, which in zip((1, 3, 5), order):
         grid[places, column] = orjson.dumps(hours[:, which].tolist())[1:-1].split(b",")
+
+
+_TEMPLATES: tuple[weakref.ref | None, dict] = (None, {})
+MAX_TEMPLATES = 4096
+
+
+def _templates_of(snapshot: Snapshot) -> dict[tuple[str, bool], tuple[list, list]]:
+    """Templates made for the snapshot being served, kept until it is replaced (a reload) or they are many.
+
+    Keyed by type and coordinates missing or not, as model.fallbacks is asked (fallback_flags).
+    A weak reference, so a replaced model is not kept alive by its templates.
+    """
+    global _TEMPLATES
+    served, known = _TEMPLATES
+    if served is None or served() is not snapshot or len(known) > MAX_TEMPLATES:
+        known = {}
+        _TEMPLATES = (weakref.ref(snapshot), known)
+    return known
 
 
 def _template(snapshot: Snapshot, complaint_type: str, coordinates: tuple[float, float] | None) -> tuple[list, list]:

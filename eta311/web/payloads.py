@@ -11,7 +11,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,6 +187,48 @@ def _locate_non_finite(document: Any, path: str) -> str | None:
     return next((found for p, v in items if (found := _locate_non_finite(v, p)) is not None), None)
 
 
+_NOT_READ = object()
+
+
+def _read_fast(body: bytes, max_values: int, outer: str | None) -> Any:
+    """orjson's reading of body, or _NOT_READ; refused by check_json_shape exactly when it refuses it.
+
+    Every value but the first starts with a comma or sits in a bracket, so a text with few
+    enough of them, inside strings or not, is within the limit and is read before its shape is
+    walked: a batch is then seen to be three levels deep from the document itself (_flat_rows).
+    """
+    openers, marks = _value_marks(body)
+    walked = marks > max_values
+    if walked:  # may be past the limit: judged before anything is built
+        check_json_shape(body, max_values, outer)
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        document = _NOT_READ
+    if not walked and openers > MAX_JSON_DEPTH and not _flat_rows(document, openers):
+        check_json_shape(body, max_values, outer)
+    return document
+
+
+def _value_marks(blob: bytes) -> tuple[int, int]:
+    """How many brackets open in the text, and those plus its commas, in strings or not."""
+    if len(blob) < 1 << 16:
+        openers = blob.count(b"{") + blob.count(b"[")
+        return openers, openers + blob.count(b",")
+    codes = np.frombuffer(blob, dtype=np.uint8)  # numpy counts a large text several times faster
+    openers = int(np.count_nonzero(codes == ord("{"))) + int(np.count_nonzero(codes == ord("[")))
+    return openers, openers + int(np.count_nonzero(codes == ord(",")))
+
+
+def _flat_rows(document: Any, openers: int) -> bool:
+    """True when the document is a list of objects, alone or as the one member of an object, and no other
+    bracket opens in the text (not even in a string): then no value nests deeper than its row, three levels."""
+    rows, containers = document, 1
+    if type(rows) is dict and len(rows) == 1:
+        rows, containers = next(iter(rows.values())), 2
+    return type(rows) is list and containers + len(rows) == openers and set(map(type, rows)) <= {dict}
+
+
 def parse_json(
     body: bytes,
     mimetype: str,
@@ -202,16 +244,17 @@ def parse_json(
     """
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType(f"Send JSON with Content-Type: application/json, not {mimetype or 'nothing'}")
-    check_json_shape(body, max_json_values(10_000) if max_values is None else max_values, outer)
-    if allow_non_finite:
+    max_values = max_json_values(10_000) if max_values is None else max_values
+    if not allow_non_finite:
+        check_json_shape(body, max_values, outer)
+    else:
         # The predict checks turn every number into a float and never echo one, so orjson (4x
         # faster on a batch) reads the same request: it differs from json.loads only in reading
         # integers past 64 bits as floats. What it refuses (NaN, inf, a number past any float, a
         # lone surrogate, a BOM, UTF-16, bad JSON) goes to json.loads below, for its values and messages.
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass
+        document = _read_fast(body, max_values, outer)
+        if document is not _NOT_READ:
+            return document
     non_finite = []
 
     def constant(name: str) -> float:
@@ -402,24 +445,25 @@ def check_records(rows: Sequence[Any]) -> CheckedRows:
     columns = _record_columns(rows)
     if columns is None:
         return _check_rows(rows)
-    kinds, lats, lons, dates = columns
+    kinds, lats, lons, dates, spellings = columns
     lat_given, lon_given = ~np.isnan(lats), ~np.isnan(lons)
-    plain = (lat_given == lon_given) & _types_fit(kinds)
+    plain = (lat_given == lon_given) & _types_fit(kinds, spellings)
     dated = _given(dates)
     median = plain & ~dated & ~lat_given
     candidate = np.flatnonzero(plain & dated)
-    picked = candidate.tolist()
-    texts = dates if len(picked) == len(dates) else [dates[i] for i in picked]
+    texts = dates if len(candidate) == len(dates) else [dates[i] for i in candidate.tolist()]
     stamps = parse_dates(list(map(str.strip, texts)))
     lat, lon = lats[candidate], lons[candidate]
     fine = (stamps >= _FIRST_STAMP) & (stamps < _END_STAMP)  # NaT compares False: unparsed dates fail too
     fine &= np.isnan(lat) | ((lat >= LATITUDE_RANGE[0]) & (lat <= LATITUDE_RANGE[1]))
     fine &= np.isnan(lon) | ((lon >= LONGITUDE_RANGE[0]) & (lon <= LONGITUDE_RANGE[1]))
-    canonical = {kind: _canonical_type(kind) for kind in dict.fromkeys(kinds)}
+    canonical = {kind: _canonical_type(kind) for kind in spellings}
     checked = CheckedRows()
-    rows_fine = candidate[fine]
-    checked.model_rows = rows_fine.tolist()
-    checked.complaint_types = [canonical[kinds[i]] for i in checked.model_rows]
+    checked.model_rows = candidate[fine].tolist()
+    if len(checked.model_rows) == len(kinds):  # the usual batch: every row for the model
+        checked.complaint_types = list(map(canonical.__getitem__, kinds))
+    else:
+        checked.complaint_types = [canonical[kinds[i]] for i in checked.model_rows]
     checked.median_rows = np.flatnonzero(median).tolist()
     checked.median_types = [canonical[kinds[i]] for i in checked.median_rows]
     slow = np.flatnonzero(~(median | dated & plain)).tolist() + candidate[~fine].tolist()
@@ -439,12 +483,18 @@ def check_records(rows: Sequence[Any]) -> CheckedRows:
 _NONE = type(None)
 
 
-def _record_columns(rows: Sequence[Any]) -> tuple[list, np.ndarray, np.ndarray, list] | None:
-    """Types, lats, lons (NaN where not given) and dates of a batch in the usual shapes, else None."""
+def _record_columns(rows: Sequence[Any]) -> tuple[list, np.ndarray, np.ndarray, list, dict] | None:
+    """Types, lats, lons (NaN where not given), dates and the distinct types of a batch in the usual shapes, else None."""
     if not rows or set(map(type, rows)) != {dict} or not set().union(*rows) <= _RECORD_FIELD_SET:
         return None
     kinds, lats, lons, dates = (list(map(dict.get, rows, itertools.repeat(name))) for name in RECORD_FIELDS)
-    if set(map(type, kinds)) != {str} or not set(map(type, dates)) <= {str, _NONE}:
+    if not set(map(type, dates)) <= {str, _NONE}:
+        return None
+    try:
+        spellings = dict.fromkeys(kinds)  # a few dozen: their types are checked, not 10,000 rows'
+    except TypeError:  # a list or an object
+        return None
+    if set(map(type, spellings)) != {str}:
         return None
     numbers = []
     for column in (lats, lons):
@@ -454,12 +504,12 @@ def _record_columns(rows: Sequence[Any]) -> tuple[list, np.ndarray, np.ndarray, 
         if np.count_nonzero(np.isnan(values)) != column.count(None):
             return None  # a NaN sent as a number (json.loads reads NaN): the row-by-row checks name it
         numbers.append(values)
-    return kinds, numbers[0], numbers[1], dates
+    return kinds, numbers[0], numbers[1], dates, spellings
 
 
-def _types_fit(kinds: list[str]) -> np.ndarray | bool:
+def _types_fit(kinds: list[str], spellings: Iterable[str]) -> np.ndarray | bool:
     """Rows whose type passes _complaint_type's checks (judged once per distinct spelling)."""
-    unfit = {kind for kind in set(kinds) if len(kind) > MAX_TYPE_LENGTH or not kind.strip()}
+    unfit = {kind for kind in spellings if len(kind) > MAX_TYPE_LENGTH or not kind.strip()}
     if not unfit:
         return True
     return np.array([kind not in unfit for kind in kinds], dtype=bool)

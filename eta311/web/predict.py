@@ -11,7 +11,7 @@ from eta311 import __version__
 from eta311.errors import BadRequest, NotFound
 from eta311.web import metrics
 from eta311.web import openapi as api
-from eta311.web.batch_reply import batch_reply
+from eta311.web.batch_reply import BatchReply, batch_reply
 from eta311.web.estimates import answer, json_response
 from eta311.web.offload import off_loop
 from eta311.web.payloads import (
@@ -98,22 +98,27 @@ def predict_many() -> Response:
     large = len(body) > LARGE_BODY_BYTES
     with BATCH_SLOT if large else contextlib.nullcontext():
         parse = (body, request.mimetype, max_json_values(settings.max_batch_rows), None, True)
-        # Checking and parsing a large body is computation: off the loop, like the batch itself.
-        document = off_loop(parse_json, *parse) if large else parse_json(*parse)
-        rows, is_batch = batch_records(document, settings.max_batch_rows, settings.max_decoded_bytes)
+        limits = (settings.max_batch_rows, settings.max_decoded_bytes)
         snapshot = _models().snapshot
+        if large:  # checking, parsing and answering it is computation: off the loop, in one trip
+            rows, is_batch, reply = off_loop(_read_and_answer, parse, limits, snapshot)
+        else:
+            (rows, is_batch), reply = batch_records(parse_json(*parse), *limits), None
         if not is_batch:
             return json_response(_counted(answer(snapshot, prediction_request(rows[0]))))
-        # A small body can decode to many rows (a gzipped payload): it queues here instead.
-        with BATCH_SLOT if not large and len(rows) > SMALL_BATCH_ROWS else contextlib.nullcontext():
-            return _batch_response(snapshot, rows)
+        if reply is None:
+            # A small body can decode to many rows (a gzipped payload): it queues here instead.
+            with BATCH_SLOT if len(rows) > SMALL_BATCH_ROWS else contextlib.nullcontext():
+                reply = off_loop(batch_reply, snapshot, rows)
+        metrics.predicted("model", snapshot.model_version, reply.model_answers, "batch")
+        metrics.predicted("medians", snapshot.medians_version, reply.median_answers, "batch")
+        return Response(reply.blob, content_type="application/json")
 
 
-def _batch_response(snapshot: Snapshot, rows: list) -> Response:
-    reply = off_loop(batch_reply, snapshot, rows)
-    metrics.predicted("model", snapshot.model_version, reply.model_answers, "batch")
-    metrics.predicted("medians", snapshot.medians_version, reply.median_answers, "batch")
-    return Response(reply.blob, content_type="application/json")
+def _read_and_answer(parse: tuple, limits: tuple[int, int], snapshot: Snapshot) -> tuple[list, bool, BatchReply | None]:
+    """The rows of a body, whether it is a batch, and the batch's answer: plain computation, for off_loop."""
+    rows, is_batch = batch_records(parse_json(*parse), *limits)
+    return rows, is_batch, batch_reply(snapshot, rows) if is_batch else None
 
 
 @route(

@@ -181,6 +181,18 @@ def test_answers_are_the_bytes_of_the_answer_dicts(snapshot):
         assert batch_reply(snapshot, rows).blob == reference_reply(snapshot, rows)
 
 
+def test_a_reloaded_snapshot_gets_templates_of_its_own(snapshot):
+    batch = mixed_batch()[:300]
+    assert batch_reply(snapshot, batch).blob == reference_reply(snapshot, batch)
+    reloaded = dataclasses.replace(
+        snapshot, card={**snapshot.card, "version": "gbm-reloaded"}, stats_version="stats-reloaded"
+    )
+    blob = batch_reply(reloaded, batch).blob
+    assert blob == reference_reply(reloaded, batch)
+    assert b'"model_version":"gbm-reloaded","statistics_version":"stats-reloaded"' in blob
+    assert batch_reply(snapshot, batch).blob == reference_reply(snapshot, batch)
+
+
 def test_answers_without_a_model_or_with_a_lone_surrogate_are_the_same_bytes(snapshot):
     batch = mixed_batch()[:200]
     unloaded = dataclasses.replace(snapshot, model=None)

@@ -132,3 +132,54 @@ def test_batch_bodies_are_read_as_json_loads_reads_them():
         expected = check_records(json.loads(wide)["records"])
         assert [(i, e.body()) for i, e in read.failures] == [(i, e.body()) for i, e in expected.failures]
         assert read.failures and read.failures[0][0] == 0
+
+
+def test_batches_read_before_their_shape_is_walked_are_judged_as_the_walk_judges_them():
+    """parse_json reads a body with few enough values first and walks its shape only when the document
+    does not show it flat: every body gives the same document or the same error as walking first."""
+    import json
+
+    import orjson
+
+    from eta311.web.payloads import check_json_shape, parse_json
+
+    record = {"complaint_type": "Noise - Residential", "lat": 40.7, "lon": -73.9, "date": "2019-06-08 00:00:09"}
+    deep = "[" * 40 + "1" + "]" * 40
+    bodies = [
+        {"records": [record] * 300},  # flat: three levels, seen from the document
+        [record] * 300,  # a payload's bare list
+        {"records": [{**record, "complaint_type": "[[[{{{"}] * 300},  # brackets in strings: walked
+        {"records": [record] * 299 + [{**record, "lat": json.loads(deep)}]},  # one row too deep
+        {"records": [record] * 299 + [{**record, "lat": [[1]]}]},  # deeper, within the limit
+        {"records": [record] * 300, "x": [[[]]]},
+        {"records": [[record]] * 300},
+        json.loads(deep),
+        {"records": list(range(3000))},  # too many values
+    ]
+    texts = [json.dumps(body).encode() for body in bodies] + [
+        json.dumps({"records": [record] * 300}).encode()[:-5],  # cut short: json.loads says why
+        b'{"records": [' + b"[" * 40 + b"]",  # too deep and cut short
+        json.dumps({"records": [record] * 300}).replace("40.7", "NaN").encode(),
+    ]
+
+    def walked_first(text: bytes) -> str:
+        try:
+            check_json_shape(text, 2500)
+        except ApiError as error:
+            return f"{error.status_code} {error.body()}"
+        try:
+            return repr(orjson.loads(text))
+        except orjson.JSONDecodeError:
+            return "json.loads"  # read by parse_json's json.loads path, after the walk
+
+    for text in texts:
+        try:
+            read_first = repr(parse_json(text, "application/json", 2500, None, True))
+        except ApiError as error:
+            read_first = f"{error.status_code} {error.body()}"
+        expected = walked_first(text)
+        if expected == "json.loads":
+            assert "nested deeper" not in read_first and "values" not in read_first, text[:80]
+        else:
+            assert read_first == expected, text[:80]
+    assert sum(walked_first(text) == "json.loads" for text in texts) == 2
