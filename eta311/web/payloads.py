@@ -457,7 +457,8 @@ def check_records(rows: Sequence[Any]) -> CheckedRows:
     fine = (stamps >= _FIRST_STAMP) & (stamps < _END_STAMP)  # NaT compares False: unparsed dates fail too
     fine &= np.isnan(lat) | ((lat >= LATITUDE_RANGE[0]) & (lat <= LATITUDE_RANGE[1]))
     fine &= np.isnan(lon) | ((lon >= LONGITUDE_RANGE[0]) & (lon <= LONGITUDE_RANGE[1]))
-    canonical = {kind: _canonical_type(kind) for kind in spellings}
+    # Only types that fit are folded: the fold's cache would otherwise keep a client's megabyte-long strings.
+    canonical = {kind: _canonical_type(kind) for kind in spellings if len(kind) <= MAX_TYPE_LENGTH}
     checked = CheckedRows()
     checked.model_rows = candidate[fine].tolist()
     if len(checked.model_rows) == len(kinds):  # the usual batch: every row for the model
@@ -533,9 +534,10 @@ def parse_dates(texts: list[str]) -> np.ndarray:
     (hour 25), goes to parse_timestamps itself.
     """
     if texts and set(map(len, texts)) == {19}:
-        blob = "".join(texts).encode("utf-8")
-        if len(blob) == 19 * len(texts):  # ASCII: one byte a character
-            codes = np.frombuffer(blob, dtype=np.uint8).reshape(-1, 19)
+        joined = "".join(texts)
+        # ASCII only: one byte a character (a lone surrogate, which JSON can carry, has no UTF-8 bytes at all).
+        if joined.isascii():
+            codes = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(-1, 19)
             shaped = (
                 ((codes[:, _DIGIT_AT] - ord("0")) < 10).all()
                 and (codes[:, [4, 7]] == ord("-")).all()
