@@ -9,7 +9,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def _patched_by_gevent() -> bool:
+def patched_by_gevent() -> bool:
     monkey = sys.modules.get("gevent.monkey")
     return monkey is not None and monkey.is_module_patched("threading")
 
@@ -22,7 +22,7 @@ def off_loop(work: Callable[..., T], *args: object) -> T:
     (every 5 ms), as threads did under gthread. `work` must be plain computation: no sockets, no
     Flask context (a gevent socket belongs to the loop's thread).
     """
-    if not _patched_by_gevent():
+    if not patched_by_gevent():
         return work(*args)
     import gevent
 

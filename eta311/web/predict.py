@@ -13,6 +13,7 @@ from eta311.web import metrics
 from eta311.web import openapi as api
 from eta311.web.batch_reply import BatchReply, batch_reply
 from eta311.web.estimates import answer, json_response
+from eta311.web.idle_trim import IdleTrim
 from eta311.web.offload import off_loop
 from eta311.web.payloads import (
     NO_BODY,
@@ -30,6 +31,7 @@ predict = Blueprint("predict", __name__)
 BATCH_SLOT = threading.Lock()
 SMALL_BATCH_ROWS = 100
 LARGE_BODY_BYTES = 64 * 1024
+LARGE_BODIES = IdleTrim()
 
 
 def _models() -> ModelStore:
@@ -89,8 +91,21 @@ def _query_and_body() -> dict[str, list]:
     operations=api.PREDICT_MANY,
 )
 def predict_many() -> Response:
-    settings = current_app.config["SETTINGS"]
     body = raw_body()
+    if len(body) <= LARGE_BODY_BYTES:
+        return _answer_body(body)
+    # What a large body's batch frees goes back to the system once the worker has no other in hand.
+    LARGE_BODIES.begin()
+    try:
+        response = _answer_body(body)
+    except BaseException:
+        LARGE_BODIES.end()
+        raise
+    return LARGE_BODIES.after_sending(response)
+
+
+def _answer_body(body: bytes) -> Response:
+    settings = current_app.config["SETTINGS"]
     # Batches are CPU-bound under one GIL: running several at once in a worker adds no throughput,
     # only memory. One at a time per worker; the rest queue. A large body queues before it is
     # parsed, not after: under gevent every queued request would otherwise hold its parsed rows

@@ -217,3 +217,33 @@ def test_a_bad_date_in_the_middle_of_ten_thousand_rows_fails_that_row_alone(clie
         "index": 5_000,
     }
     assert reply.get_data() == reference_reply(snapshot, batch)
+
+
+def test_memory_is_trimmed_when_the_last_large_body_is_answered():
+    from eta311.web.idle_trim import IdleTrim
+
+    trimmed: list[int] = []
+    batches = IdleTrim(trim=lambda pad: trimmed.append(pad) or 1)
+    batches.begin()
+    batches.begin()
+    batches.end()
+    assert trimmed == [] and batches.in_hand == 1  # another is still in hand: a busy worker never trims
+    batches.end()
+    assert trimmed == [0] and batches.in_hand == 0
+
+
+def test_a_large_batch_or_a_refused_large_body_leaves_none_in_hand(client, monkeypatch):
+    import sys
+
+    from eta311.web import predict
+    from eta311.web.idle_trim import IdleTrim
+
+    if sys.platform.startswith("linux"):
+        assert predict.LARGE_BODIES._trim is not None  # glibc's malloc_trim, found
+    trimmed: list[int] = []
+    monkeypatch.setattr(predict, "LARGE_BODIES", IdleTrim(trim=lambda pad: trimmed.append(pad) or 1))
+    with client.post("/predict", json={"records": real_rows()[:1000]}) as reply:
+        assert reply.status_code == 200 and predict.LARGE_BODIES.in_hand == 1 and not trimmed
+    assert predict.LARGE_BODIES.in_hand == 0 and trimmed == [0]  # once the answer is sent
+    refused = client.post("/predict", data=b"[" + b"1," * 40_000 + b"1", content_type="application/json")
+    assert refused.status_code == 400 and predict.LARGE_BODIES.in_hand == 0 and trimmed == [0, 0]
