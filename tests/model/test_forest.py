@@ -94,3 +94,26 @@ def test_a_bundle_with_infinite_keys_loads_with_them_made_finite():
     rows = np.array([[3.0, 0.0], [np.nan, 0.0], [1e9, 0.0]])  # any value goes left, a missing one right
     assert forest.predict(rows)[:, 0].tolist() == [1.5, 2.5, 1.5]
     assert forest.predict(rows[1:2])[:, 0].tolist() == [2.5]
+
+
+def test_values_beyond_the_feature_limit_infinite_or_missing_predict_as_scikit_learn():
+    # Such a value is bounded to its own feature's rows after the search (missing: the feature's own
+    # missing row; far below: the row -FEATURE_LIMIT is found at), one row at a time and in a batch.
+    rng = np.random.default_rng(3)
+    features = rng.uniform(-100, 100, size=(3000, 3))
+    features[rng.random(features.shape) < 0.1] = np.nan
+    target = (
+        np.nan_to_num(features[:, 0]) * 2
+        + np.where(np.isnan(features[:, 1]), 30.0, features[:, 1])
+        - np.abs(np.nan_to_num(features[:, 2]))
+    )
+    estimators = [fitted(features, target)]
+    forest = CompiledForest.from_estimators(estimators, 3)
+    rows = rng.uniform(-100, 100, size=(400, 3))
+    extremes = np.array([np.nan, np.inf, -np.inf, 1e300, -1e300, 2 * FEATURE_LIMIT, -2 * FEATURE_LIMIT, -FEATURE_LIMIT])
+    mask = rng.random(rows.shape) < 0.4
+    rows[mask] = rng.choice(extremes, size=mask.sum())
+    expected = estimators[0].predict(rows)[:, None]
+    np.testing.assert_allclose(forest.predict(rows), expected, rtol=1e-9, atol=1e-9)
+    one_by_one = np.vstack([forest.predict_row(row) for row in rows])
+    np.testing.assert_allclose(one_by_one, expected, rtol=1e-9, atol=1e-9)
