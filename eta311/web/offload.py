@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -26,4 +26,16 @@ def off_loop(work: Callable[..., T], *args: object) -> T:
         return work(*args)
     import gevent
 
-    return gevent.get_hub().threadpool.apply(work, args)
+    failed, outcome = gevent.get_hub().threadpool.apply(_outcome, (work, args))
+    if failed:
+        raise outcome  # its traceback still holds the frames it was raised in
+    return outcome
+
+
+def _outcome(work: Callable[..., T], args: tuple) -> tuple[bool, Any]:
+    """(False, work's result) or (True, what it raised), handed back as a value: gevent prints to
+    stderr every exception raised in its pool, so a client's 4xx would read as a crash in the log."""
+    try:
+        return False, work(*args)
+    except Exception as error:
+        return True, error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import requests
 
 from eta311.web.payloads import DATE_PROBLEM, _canonical_type, _check_rows, check_records
 
@@ -37,3 +38,23 @@ def test_over_long_types_in_a_batch_are_not_kept_by_the_type_cache(client):
     checked = check_records(rows)
     assert checked.model_rows == [0] and checked.median_rows == [1]
     assert np.isin([i for i, _ in checked.failures], range(2, 7)).all()
+
+
+def test_a_large_body_refused_in_the_thread_pool_leaves_no_traceback_in_the_log():
+    # Large bodies are parsed, checked and answered in gevent's thread pool (off_loop), and gevent
+    # prints every exception raised there to stderr: each 4xx for a large body was a crash-like
+    # traceback in the service's log, outside its logfmt lines.
+    from live import output, procfile_web
+
+    rows = [{"complaint_type": "Rodent", "lat": 40.7, "lon": -73.9, "date": "2019-06-08 10:00:00"}] * 10_001
+    with procfile_web() as (base, process):
+        too_many = requests.post(f"{base}/predict", json={"records": rows}, timeout=30)
+        assert too_many.status_code == 413 and "At most 10000 records" in too_many.json()["problem"]
+        broken = requests.post(
+            f"{base}/predict", data=b'{"records": [' + b"1," * 40_000, headers={"Content-Type": "application/json"}
+        )
+        assert broken.status_code == 400 and broken.json()["problem"].startswith("The body is not valid JSON")
+        fine = requests.post(f"{base}/predict", json={"records": rows[:5_000]}, timeout=30)
+        assert fine.status_code == 200 and fine.json()["failed"] == 0
+        log = output(process)
+    assert "Traceback" not in log and "failed with" not in log, log[-3000:]
