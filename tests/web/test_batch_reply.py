@@ -223,13 +223,21 @@ def test_memory_is_trimmed_when_the_last_large_body_is_answered():
     from eta311.web.idle_trim import IdleTrim
 
     trimmed: list[int] = []
-    batches = IdleTrim(trim=lambda pad: trimmed.append(pad) or 1)
+    waits: list[float] = []
+    batches = IdleTrim(
+        trim=lambda pad: trimmed.append(pad) or 1, schedule=lambda wait, work: (waits.append(wait), work())
+    )
     batches.begin()
     batches.begin()
     batches.end()
     assert trimmed == [] and batches.in_hand == 1  # another is still in hand: a busy worker never trims
     batches.end()
-    assert trimmed == [0] and batches.in_hand == 0
+    assert trimmed == [0] and batches.in_hand == 0 and waits == [0.05]  # a moment later, under gevent
+    assert IdleTrim(trim=lambda pad: trimmed.append(pad) or 1)._schedule is None  # no gevent here: no trim
+    untimed = IdleTrim(trim=lambda pad: trimmed.append(pad) or 1)
+    untimed.begin()
+    untimed.end()
+    assert trimmed == [0]
 
 
 def test_a_large_batch_or_a_refused_large_body_leaves_none_in_hand(client, monkeypatch):
@@ -241,7 +249,8 @@ def test_a_large_batch_or_a_refused_large_body_leaves_none_in_hand(client, monke
     if sys.platform.startswith("linux"):
         assert predict.LARGE_BODIES._trim is not None  # glibc's malloc_trim, found
     trimmed: list[int] = []
-    monkeypatch.setattr(predict, "LARGE_BODIES", IdleTrim(trim=lambda pad: trimmed.append(pad) or 1))
+    now = IdleTrim(trim=lambda pad: trimmed.append(pad) or 1, schedule=lambda wait, work: work())
+    monkeypatch.setattr(predict, "LARGE_BODIES", now)
     with client.post("/predict", json={"records": real_rows()[:1000]}) as reply:
         assert reply.status_code == 200 and predict.LARGE_BODIES.in_hand == 1 and not trimmed
     assert predict.LARGE_BODIES.in_hand == 0 and trimmed == [0]  # once the answer is sent
