@@ -127,3 +127,16 @@ def test_the_bundled_model_loads_as_the_service_loads_it():
     card = json.loads((models / "model_card.json").read_text())
     model = load_model({k: v for k, v in card.items() if k != "artifact"}, lambda name: (models / name).read_bytes())
     assert model.estimators == [] and np.isfinite(model.compiled.split_keys).all()
+
+
+@pytest.mark.parametrize("missing", [(), (0,), (0, 1), (1,), (0, 1, 2), (0, 2)])
+def test_one_row_offset_picks_the_same_statistic_as_the_batch_rule(tiny_run, missing):
+    from eta311.model.estimator import OFFSET_STATS, log_offsets
+    from eta311.model.features import COLUMN, FEATURE_NAMES
+
+    row = np.arange(1.0, len(FEATURE_NAMES) + 1.0)
+    for i in missing:
+        row[COLUMN[OFFSET_STATS[i]]] = np.nan
+    model = tiny_run.model
+    expected = log_offsets(row[None, :], model.global_log_median)[0]
+    assert model._row_offset(row.tolist()) == expected
