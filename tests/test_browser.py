@@ -215,6 +215,10 @@ def test_page_without_a_key_says_what_is_wrong(service, browser):
     browser.find_element(By.ID, "submit").click()
     error = wait(browser, ready.visibility_of_element_located((By.ID, "error")))
     assert "API key" in error.text
+    # The browser logs the refused fetch as an error, sometimes only after this point: take it from
+    # the log here, or it can land in the next test's console check.
+    logged: list[dict] = []
+    wait(browser, lambda d: logged.extend(d.get_log("browser")) or any(" 401 " in e["message"] for e in logged))
 
 
 def test_echo_panel_round_trips_an_image_byte_for_byte(service, browser, tmp_path):
