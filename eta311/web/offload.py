@@ -26,10 +26,7 @@ def off_loop(work: Callable[..., T], *args: object) -> T:
         return work(*args)
     import gevent
 
-    failed, outcome = gevent.get_hub().threadpool.apply(_outcome, (work, args))
-    if failed:
-        raise outcome  # its traceback still holds the frames it was raised in
-    return outcome
+    return _returned(*gevent.get_hub().threadpool.apply(_outcome, (work, args)))
 
 
 def _outcome(work: Callable[..., T], args: tuple) -> tuple[bool, Any]:
@@ -39,3 +36,17 @@ def _outcome(work: Callable[..., T], args: tuple) -> tuple[bool, Any]:
         return False, work(*args)
     except Exception as error:
         return True, error
+
+
+def _returned(failed: bool, outcome: Any) -> Any:
+    """outcome, or raised (with the frames it was raised in) when it is what the work raised.
+
+    Dropped from this frame as it leaves: else the traceback would hold this frame, which holds
+    the error, and the work's frames (a large body's rows) would wait for the cyclic GC.
+    """
+    if not failed:
+        return outcome
+    try:
+        raise outcome
+    finally:
+        del outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import requests
 
 from eta311.web.payloads import DATE_PROBLEM, _canonical_type, _check_rows, check_records
@@ -58,3 +59,33 @@ def test_a_large_body_refused_in_the_thread_pool_leaves_no_traceback_in_the_log(
         assert fine.status_code == 200 and fine.json()["failed"] == 0
         log = output(process)
     assert "Traceback" not in log and "failed with" not in log, log[-3000:]
+
+
+def test_what_the_work_raised_is_freed_with_its_frames_once_handled():
+    # off_loop's pool branch without the pool: an error handed back as a value and raised again
+    # must not sit in a reference cycle, or the work's locals (a large body's rows) outlive the request.
+    import gc
+    import weakref
+
+    from eta311.web.offload import _outcome, _returned
+
+    class Rows(list):  # a list that a weak reference can watch
+        pass
+
+    held: list = []
+
+    def work() -> None:
+        rows = Rows([{"complaint_type": "Rodent"}] * 10_001)
+        held.append(weakref.ref(rows))
+        raise ValueError("At most 10000 records")
+
+    gc.disable()
+    try:
+        with pytest.raises(ValueError, match="At most 10000 records") as raised:
+            _returned(*_outcome(work, ()))
+        assert raised.traceback[-1].name == "work"  # the frames it was raised in are kept for the log
+        del raised
+        rows_alive = held[0]() is not None
+        assert not rows_alive, "the work's rows outlived its handled error (a reference cycle)"
+    finally:
+        gc.enable()
