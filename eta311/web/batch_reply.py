@@ -83,19 +83,22 @@ def _from_templates(snapshot: Snapshot, checked: CheckedRows, count: int) -> Bat
             others[index] = orjson.dumps({**error.body(), "index": index})
             median_failed += 1
     failed = len(checked.failures) + median_failed
-    grid = np.empty((count, 8), dtype=object)  # a row: piece, hour, piece, hour, piece, hour, piece, comma
-    grid[:, 7] = b","
-    if others:
-        places = np.fromiter(others, dtype=np.intp, count=len(others))
-        grid[places, 0] = list(others.values())
-        grid[places, 1:7] = b""
-    if checked.model_rows:
-        _fill_model_rows(grid, snapshot, checked)
     head = orjson.dumps(batch_document(snapshot, [], failed, count), option=orjson.OPT_APPEND_NEWLINE)
     if not head.endswith(b"[]}\n"):
         raise _NoTemplate("the answer list is not last")
-    blob = b"".join([head[:-3], *grid.ravel().tolist()])[:-1] + b"]}\n" if count else head
-    return BatchReply(blob, len(checked.model_rows), len(checked.median_rows) - median_failed, failed)
+    if not count:
+        return BatchReply(head, 0, 0, 0)
+    # A row: piece, hour, piece, hour, piece, hour, piece ending in the comma before the next row.
+    grid = np.empty((count, 7), dtype=object)
+    if others:
+        places = np.fromiter(others, dtype=np.intp, count=len(others))
+        grid[places, :6] = b""
+        grid[places, 6] = [answer + b"," for answer in others.values()]
+    if checked.model_rows:
+        _fill_model_rows(grid, snapshot, checked)
+    parts = grid.ravel().tolist()
+    parts[0], parts[-1] = head[:-3] + parts[0], parts[-1][:-1] + b"]}\n"
+    return BatchReply(b"".join(parts), len(checked.model_rows), len(checked.median_rows) - median_failed, failed)
 
 
 def _fill_model_rows(grid: np.ndarray, snapshot: Snapshot, checked: CheckedRows) -> None:
@@ -122,7 +125,8 @@ def _fill_model_rows(grid: np.ndarray, snapshot: Snapshot, checked: CheckedRows)
         key = (types[row], bool(missing[row]))
         if key not in known:
             known[key] = _template(snapshot, types[row], None if missing[row] else (lats[row], lons[row]))
-        pieces[g], row_order = known[key]
+        (head, between, after, tail), row_order = known[key]
+        pieces[g] = head, between, after, tail + b","
         if order not in (None, row_order):
             raise _NoTemplate("templates differ in layout")
         order = row_order

@@ -505,7 +505,8 @@ def _record_columns(rows: Sequence[Any]) -> tuple[list, np.ndarray, np.ndarray, 
         if not set(map(type, column)) <= {float, _NONE}:
             return None
         values = np.array(column, dtype=np.float64)  # None becomes NaN
-        if np.count_nonzero(np.isnan(values)) != column.count(None):
+        not_numbers = np.count_nonzero(np.isnan(values))
+        if not_numbers and not_numbers != column.count(None):
             return None  # a NaN sent as a number (json.loads reads NaN): the row-by-row checks name it
         numbers.append(values)
     return kinds, numbers[0], numbers[1], dates, spellings
@@ -545,7 +546,7 @@ def parse_dates(texts: list[str]) -> np.ndarray:
                 ((codes[:, _DIGIT_AT] - ord("0")) < 10).all()
                 and (codes[:, [4, 7]] == ord("-")).all()
                 and (codes[:, [13, 16]] == ord(":")).all()
-                and np.isin(codes[:, 10], (ord("T"), ord(" "))).all()
+                and ((codes[:, 10] == ord("T")) | (codes[:, 10] == ord(" "))).all()
             )
             if shaped:
                 # Parsed from the str list, as parse_timestamps does: numpy 2.4's cast from a bytes
