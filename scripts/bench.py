@@ -433,6 +433,8 @@ def serve_and_measure(
                 run["in_process_rows_per_s"] = in_process
                 run["in_process_wsgi_rows_per_s"] = whole_call
                 results.setdefault(f"batch {size:,} rows", {})[c] = run
+        # After the batches, not during them: wrk leaves up to c batches queued, answered after it stops.
+        service.wait_idle()
         memory["batches"] = service.pss_mb()
     finally:
         floor.stop()
