@@ -74,9 +74,12 @@ def send(base: str, method: str, path: str, body: bytes | None) -> tuple[int, in
     raise AssertionError(f"{method} {path}: five resets in a row")
 
 
+MAX_REQUESTS_SENT = 1_000
+
+
 def test_exact_counts_across_two_workers_recycled_and_killed():
     env = {
-        # Workers recycle every 9 requests: over 120 requests, about a dozen exit and are replaced.
+        # Each worker recycles after 9 requests, so several exit and are replaced during the run.
         "GUNICORN_CMD_ARGS": "--max-requests 9 --max-requests-jitter 0",
         "MAX_BODY_BYTES": "1024",
         "RELOAD_INTERVAL_SECONDS": "0",
@@ -86,7 +89,11 @@ def test_exact_counts_across_two_workers_recycled_and_killed():
         before = request_counts(scrape(base))
         sent: Counter = Counter()
         killed, resets = None, 0
-        for i in range(120):
+        # At least 120 requests, and on until workers have recycled three times: how many recycles
+        # fit in 120 quick requests depends on how fast the exiting workers drain (2-3 here).
+        for i in range(MAX_REQUESTS_SENT):
+            if i >= 120 and live.output(process).count("Autorestarting worker") >= 3:
+                break
             method, path, body, route, status = REQUESTS[i % len(REQUESTS)]
             answered, reset = send(base, method, path, body)
             assert answered == status
@@ -101,13 +108,13 @@ def test_exact_counts_across_two_workers_recycled_and_killed():
         assert str(killed) not in serving_pids(samples)
 
         after = request_counts(samples)
-        assert after - before == sent and sum(sent.values()) == 120, f"{resets} resets"
+        assert after - before == sent and sum(sent.values()) >= 120, f"{resets} resets"
         predictions = sum(
             v for (n, labels), v in samples.items() if n == "eta311_predictions_total" and ("kind", "medians") in labels
         )
         assert predictions == sent[(MEDIANS_ROUTE, "GET", "200")]
         # Bounded: the archives, the master's own counters and each live worker's three files,
-        # however many workers have come and gone (a dozen here).
+        # however many workers have come and gone.
         files = sorted(p.name for p in folder.glob("*.db"))
         assert {"counter_archive.db", "histogram_archive.db"} <= set(files)
         assert len(files) <= 2 + 1 + 3 * 3, files
