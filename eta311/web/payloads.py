@@ -455,7 +455,7 @@ def check_records(rows: Sequence[Any]) -> CheckedRows:
     median = plain & ~dated & ~lat_given
     candidate = np.flatnonzero(plain & dated)
     texts = dates if len(candidate) == len(dates) else [dates[i] for i in candidate.tolist()]
-    stamps = parse_dates(list(map(str.strip, texts)))
+    stamps = parse_timestamps(list(map(str.strip, texts)))
     lat, lon = lats[candidate], lons[candidate]
     fine = (stamps >= _FIRST_STAMP) & (stamps < _END_STAMP)  # NaT compares False: unparsed dates fail too
     fine &= np.isnan(lat) | ((lat >= LATITUDE_RANGE[0]) & (lat <= LATITUDE_RANGE[1]))
@@ -524,38 +524,6 @@ def _given(values: list) -> np.ndarray:
     if values.count(None) == 0:
         return np.ones(len(values), dtype=bool)
     return np.array([value is not None for value in values], dtype=bool)
-
-
-# YYYY-MM-DD HH:MM:SS (or a T between), the usual date of a batch: 19 ASCII characters.
-_DIGIT_AT = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
-
-
-def parse_dates(texts: list[str]) -> np.ndarray:
-    """parse_timestamps(texts), with dates of the usual shape checked as one array rather than a regex each.
-
-    When every text has exactly the 19-character shape the pattern accepts, numpy parses them
-    all at once (the same parser as parse_timestamps); anything else, or a date numpy refuses
-    (hour 25), goes to parse_timestamps itself.
-    """
-    if texts and set(map(len, texts)) == {19}:
-        joined = "".join(texts)
-        # ASCII only: one byte a character (a lone surrogate, which JSON can carry, has no UTF-8 bytes at all).
-        if joined.isascii():
-            codes = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(-1, 19)
-            shaped = (
-                ((codes[:, _DIGIT_AT] - ord("0")) < 10).all()
-                and (codes[:, [4, 7]] == ord("-")).all()
-                and (codes[:, [13, 16]] == ord(":")).all()
-                and ((codes[:, 10] == ord("T")) | (codes[:, 10] == ord(" "))).all()
-            )
-            if shaped:
-                # Parsed from the str list, as parse_timestamps does: numpy 2.4's cast from a bytes
-                # array ("S19") crashes the process when a date in a large array is refused.
-                try:
-                    return np.array(texts, dtype="datetime64[ms]")
-                except ValueError:
-                    pass
-    return parse_timestamps(texts)
 
 
 def _check_rows(rows: Sequence[Any]) -> CheckedRows:

@@ -93,24 +93,23 @@ def _query_and_body() -> dict[str, list]:
 def predict_many() -> Response:
     body = raw_body()
     if len(body) <= LARGE_BODY_BYTES:
-        return _answer_body(body)
+        return _answer_body(body, large=False)
     # What a large body's batch frees goes back to the system once the worker has no other in hand.
     LARGE_BODIES.begin()
     try:
-        response = _answer_body(body)
+        response = _answer_body(body, large=True)
     except BaseException:
         LARGE_BODIES.end()
         raise
     return LARGE_BODIES.after_sending(response)
 
 
-def _answer_body(body: bytes) -> Response:
+def _answer_body(body: bytes, large: bool) -> Response:
     settings = current_app.config["SETTINGS"]
     # Batches are CPU-bound under one GIL: running several at once in a worker adds no throughput,
     # only memory. One at a time per worker; the rest queue. A large body queues before it is
     # parsed, not after: under gevent every queued request would otherwise hold its parsed rows
     # (tens of MB for 10,000) while it waits.
-    large = len(body) > LARGE_BODY_BYTES
     with BATCH_SLOT if large else contextlib.nullcontext():
         parse = (body, request.mimetype, max_json_values(settings.max_batch_rows), None, True)
         limits = (settings.max_batch_rows, settings.max_decoded_bytes)

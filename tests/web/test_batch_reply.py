@@ -137,14 +137,14 @@ def test_batches_of_other_shapes_are_checked_row_by_row_to_the_same_decisions(od
 
 
 def test_dates_parse_as_parse_timestamps_parses_them():
-    from eta311.web.payloads import parse_dates
+    from eta311.model.features import _parse_by_pattern
 
     rng = random.Random(6)
     real = [row["date"] for row in real_rows()]
     assert len(set(map(len, real))) == 1  # all 19 characters: the array path
 
     def same(texts: list[str]) -> None:
-        got, expected = parse_dates(texts), parse_timestamps(texts)
+        got, expected = parse_timestamps(texts), _parse_by_pattern(texts)
         assert got.dtype == expected.dtype and got.astype(np.int64).tolist() == expected.astype(np.int64).tolist()
 
     same(real)
