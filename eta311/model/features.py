@@ -35,12 +35,13 @@ def parse_timestamps(values: Sequence[str | None] | np.ndarray) -> np.ndarray:
 
 # YYYY-MM-DD HH:MM:SS (or a T between): the query string's and most batches' shape, 19 ASCII characters.
 _DIGIT_AT = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+_BULK = 32  # below this, the dozen numpy calls of the byte check cost more than a regex each
 
 
 def _parse_usual_shape(values: Sequence[str | None] | np.ndarray) -> np.ndarray | None:
     """The stamps when every value has the 19-character shape, checked as one byte array rather
     than a regex each and parsed in one call; None when any value does not, or numpy refuses one (hour 25)."""
-    if not len(values) or set(map(type, values)) != {str} or set(map(len, values)) != {19}:
+    if len(values) < _BULK or set(map(type, values)) != {str} or set(map(len, values)) != {19}:
         return None
     joined = "".join(values)
     # ASCII only: one byte a character (a lone surrogate, which JSON can carry, has no UTF-8 bytes at all).
