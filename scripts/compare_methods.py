@@ -11,6 +11,9 @@ the recency half-life of the starting point, and how the interval is made.
    printed after the choice, for the record only.
 3. The interval: a median plus a conformal margin (the model) against 10% and 90% regressors
    widened the same way, both calibrated on alternate held-out requests and measured on the others.
+4. The statistics' maturity lag (requests younger than it at publication left out), chosen on the
+   same mature weeks as part 2: the shortest lag within one standard error of the best is kept, since
+   no lag is the freshest and the simplest. The held-out figures are printed after the choice.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from eta311.model.training import (  # noqa: E402
 from eta311.storage import open_store  # noqa: E402
 
 HALF_LIVES = (None, 7, 14, 30, 60)
+MATURITY_LAGS = (0, 1, 2, 3)
 
 
 def fit_predict(features, target, weight, fit, score, max_iter: int, quantile: float = 0.5) -> np.ndarray:
@@ -54,20 +58,34 @@ def fit_predict(features, target, weight, fit, score, max_iter: int, quantile: f
     return model.predict(features[score])
 
 
-def feature_matrix(columns: Columns, half_life: int | None) -> np.ndarray:
+def feature_matrix(
+    columns: Columns, half_life: int | None, lag_days: int = type_stats.MATURITY_LAG_DAYS
+) -> np.ndarray:
     first = type_stats.STAT_SPECS[0]
     specs = ((first[0], first[1], first[2], half_life),) + type_stats.STAT_SPECS[1:]
     features = FeatureEncoder({}).transform(
         columns.complaint_types, columns.latitudes, columns.longitudes, columns.created
     )
     features[:, : len(specs)] = type_stats.rolling(
-        columns.complaint_types, columns.created, columns.hours, columns.pulled, specs
+        columns.complaint_types, columns.created, columns.hours, columns.pulled, specs, lag_days
     )
     return features
 
 
 def hinge(estimate: np.ndarray, rows: Columns) -> np.ndarray:
     return hinge_errors(estimate, rows.hours, rows.closed, rows.censor_hours)
+
+
+def within_one_standard_error(validation: dict, fold_days: np.ndarray) -> tuple[object, list]:
+    """The best choice by mean error over the folds, and every choice within one standard error of it."""
+    best = min(validation, key=lambda choice: validation[choice].mean())
+    within = []
+    for choice, errors in validation.items():
+        # Requests of one day share its weather, staffing and backlog: the standard error is over days.
+        by_day = [(errors - validation[best])[fold_days == d].mean() for d in np.unique(fold_days)]
+        if np.mean(by_day) <= np.std(by_day, ddof=1) / np.sqrt(len(by_day)):
+            within.append(choice)
+    return best, within
 
 
 OUTPUT: list[str] = []
@@ -130,40 +148,37 @@ def main() -> int:
     folds = backtest_folds(columns, days[test].min(), 2 * BACKTEST_WEEKS)[BACKTEST_WEEKS:]
     names = [f"{days[f].min()}..{days[f].max()}" for f in folds]
     say(f"\n2. half-life of the starting point, chosen on the mature weeks {', '.join(names)} (MAE-hinge, hours)")
-    validation, heldout = {}, {}
-    # The targets depend on the fold, not on the half-life: worked out once per fold.
+    # The targets depend on the fold, not on the statistics: worked out once per fold.
     fold_targets = [imputed_target(days < days[fold].min()) for fold in folds]
-    for half_life in HALF_LIVES:
-        matrix = feature_matrix(columns, half_life)
+    fold_days = np.concatenate([days[f] for f in folds])
+
+    def validate(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """Errors on the mature weeks (each fitted on the days before it), on the held-out days, per week."""
         errors = []
         for fold, target in zip(folds, fold_targets):
             before = days < days[fold].min()
             start = log_offsets(matrix, float(np.nanmedian(target[before])))  # only types with no statistics
             estimate = fit_predict(matrix, target - start, everyone, before, fold, args.max_iter)
             errors.append(hinge(np.expm1(estimate + start[fold]), columns.subset(fold)))
-        validation[half_life] = np.concatenate(errors)
         start = log_offsets(matrix, global_log)
         estimate = fit_predict(matrix, train_target - start, everyone, train, test, args.max_iter)
-        heldout[half_life] = hinge(np.expm1(estimate + start[test]), held)
+        return np.concatenate(errors), hinge(np.expm1(estimate + start[test]), held), errors
+
+    def for_the_record(heldout: dict, label) -> str:
+        return "   held-out days, for the record (not used to choose): " + ", ".join(
+            f"{label(c)}: {e.mean():.2f} (noise {e[noise].mean():.2f})" for c, e in heldout.items()
+        )
+
+    validation, heldout = {}, {}
+    for half_life in HALF_LIVES:
+        validation[half_life], heldout[half_life], errors = validate(feature_matrix(columns, half_life))
         per_fold = "  ".join(f"{e.mean():6.2f}" for e in errors)
         label = "no weight" if half_life is None else f"{half_life} days"
         say(f"   {label:>9}: per week {per_fold}   all {validation[half_life].mean():6.2f}")
-    fold_days = np.concatenate([days[f] for f in folds])
-    best = min(validation, key=lambda h: validation[h].mean())
-    within = []
-    for half_life, errors in validation.items():
-        # Requests of one day share its weather, staffing and backlog: the standard error is over days.
-        by_day = [(errors - validation[best])[fold_days == d].mean() for d in np.unique(fold_days)]
-        if np.mean(by_day) <= np.std(by_day, ddof=1) / np.sqrt(len(by_day)):
-            within.append(half_life)
+    best, within = within_one_standard_error(validation, fold_days)
     chosen = max(within, key=lambda h: np.inf if h is None else h)
     say(f"   best {best}; within one standard error (over days): {within}; kept: {chosen}")
-    say(
-        "   held-out days, for the record (not used to choose): "
-        + ", ".join(
-            f"{'none' if h is None else h}: {e.mean():.2f} (noise {e[noise].mean():.2f})" for h, e in heldout.items()
-        )
-    )
+    say(for_the_record(heldout, lambda h: "none" if h is None else h))
 
     say("\n3. the interval: calibrated on alternate held-out requests, measured on the others")
     target = train_target - offset
@@ -185,6 +200,17 @@ def main() -> int:
             f"   {name}: margin {hi:.3f} log hours, coverage {bounds[0]:.3f}..{bounds[1]:.3f}, "
             f"mean width {width[measuring].mean():.3f} log hours (high/low x{np.exp(np.median(width[measuring])):.0f} median)"
         )
+
+    say("\n4. maturity lag of the statistics, chosen on the same mature weeks (MAE-hinge, hours)")
+    validation, heldout = {}, {}
+    for lag in MATURITY_LAGS:
+        matrix = feature_matrix(columns, type_stats.HALF_LIFE_DAYS, lag)
+        validation[lag], heldout[lag], errors = validate(matrix)
+        per_fold = "  ".join(f"{e.mean():6.2f}" for e in errors)
+        say(f"   {lag} day{'' if lag == 1 else 's'}: per week {per_fold}   all {validation[lag].mean():6.2f}")
+    best, within = within_one_standard_error(validation, fold_days)
+    say(f"   best {best}; within one standard error (over days): {within}; kept: {min(within)}")
+    say(for_the_record(heldout, lambda lag: f"{lag} day{'' if lag == 1 else 's'}"))
     Path(args.out).write_text("\n".join(OUTPUT) + "\n")
     return 0
 

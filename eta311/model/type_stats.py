@@ -30,6 +30,10 @@ STAT_SPECS = (
     ("log_count_30d", 30, None, None),
 )
 STAT_NAMES = tuple(spec[0] for spec in STAT_SPECS)
+# Requests younger than this many days at publication are left out of every statistic: a cohort seen
+# for less than its first day or two tells little beyond whether that one day was odd. Chosen like the
+# half-life, on the mature weeks (scripts/compare_methods.py, part 4).
+MATURITY_LAG_DAYS = 0
 WINDOW_DAYS = max(spec[1] for spec in STAT_SPECS)
 _HOUR = np.timedelta64(3_600_000, "ms")
 
@@ -51,10 +55,13 @@ def compute(
     pulled: np.ndarray,
     as_of: np.datetime64,
     specs: Sequence[tuple] = STAT_SPECS,
+    lag_days: int = MATURITY_LAG_DAYS,
 ) -> dict[str, tuple[float, ...]]:
-    """Statistics per type from the requests created in each window before as_of, as known then."""
+    """Statistics per type from the requests created in each window before as_of (and at least
+    lag_days before it), as known then."""
     types = np.asarray(complaint_types, dtype=object)
-    inside = (created < as_of) & (created >= as_of - np.timedelta64(max(spec[1] for spec in specs), "D"))
+    newest = as_of - np.timedelta64(lag_days, "D")
+    inside = (created < newest) & (created >= as_of - np.timedelta64(max(spec[1] for spec in specs), "D"))
     if not inside.any():
         return {}
     time, closed = as_known_at(created[inside], hours[inside], pulled[inside], as_of)
@@ -84,13 +91,14 @@ def rolling(
     hours: np.ndarray,
     pulled: np.ndarray,
     specs: Sequence[tuple] = STAT_SPECS,
+    lag_days: int = MATURITY_LAG_DAYS,
 ) -> np.ndarray:
     """Each request's type statistics as published at the start of its own day (no look-ahead)."""
     days = created.astype("datetime64[D]")
     out = np.full((len(created), len(specs)), np.nan)
     types = np.asarray(complaint_types, dtype=object)
     for day in np.unique(days[~np.isnat(days)]):
-        stats = compute(complaint_types, created, hours, pulled, day.astype("datetime64[ms]"), specs)
+        stats = compute(complaint_types, created, hours, pulled, day.astype("datetime64[ms]"), specs, lag_days)
         rows = np.flatnonzero(days == day)
         missing = (math.nan,) * len(specs)
         out[rows] = [stats.get(t, missing) for t in types[rows]]
