@@ -61,7 +61,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     held_out = json.loads(CARD.read_text())["evaluation"]["holdout_days"]
-    lines = [f"batch closures: at least {args.min_batch} requests of one agency, created the same day, closed in one minute"]
+    lines = [
+        f"batch closures: at least {args.min_batch} requests of one agency, created the same day, closed in one minute"
+    ]
     earliest_held_out = min(held_out)
     largest_before: dict[str, tuple[float, str]] = {}
     earlier_days = 0

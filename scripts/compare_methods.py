@@ -58,9 +58,7 @@ def fit_predict(features, target, weight, fit, score, max_iter: int, quantile: f
     return model.predict(features[score])
 
 
-def feature_matrix(
-    columns: Columns, half_life: int | None, lag_days: int = type_stats.MATURITY_LAG_DAYS
-) -> np.ndarray:
+def feature_matrix(columns: Columns, half_life: int | None, lag_days: int = type_stats.MATURITY_LAG_DAYS) -> np.ndarray:
     first = type_stats.STAT_SPECS[0]
     specs = ((first[0], first[1], first[2], half_life),) + type_stats.STAT_SPECS[1:]
     features = FeatureEncoder({}).transform(
