@@ -292,7 +292,10 @@ def read_body(stream: Any, declared_length: int | None, max_bytes: int) -> bytes
     # steps cost 16 turns of the server's reader, each a wait for the GIL while a batch computes.
     step = max(1 << 16, (declared_length or 0) + 1)
     while True:
-        chunk = stream.read(min(step, max_bytes + 1 - size))
+        try:
+            chunk = stream.read(min(step, max_bytes + 1 - size))
+        except Exception as error:  # the server's reader: a bad chunk size or a client gone mid-body
+            raise BadRequest(f"The request body could not be read ({type(error).__name__}): resend it whole") from None
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)

@@ -1,7 +1,11 @@
-"""The Gunicorn worker: gevent, so a slow client holds a greenlet and not a thread, and a drain that drops no request."""
+"""The Gunicorn worker: gevent, so a slow client holds a greenlet and not a thread, a drain that drops no
+request, and JSON for the requests Gunicorn itself refuses."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import socket
 import time
 from functools import partial
@@ -10,8 +14,11 @@ import gevent
 from gevent.monkey import get_original
 from gevent.pool import Pool
 from gevent.server import StreamServer
+from gunicorn.http.errors import ChunkMissingTerminator, InvalidChunkExtension, InvalidChunkSize
 from gunicorn.http.message import Request
 from gunicorn.workers.ggevent import GeventWorker
+
+from eta311.errors import ApiError
 
 # After SIGTERM a kept-alive connection idle this long is closed: long enough for a request its
 # client already sent to arrive and be answered with "Connection: close", short enough to exit
@@ -29,6 +36,51 @@ def has_bytes_waiting(sock: socket.socket) -> bool:
     except (OSError, ValueError):
         return False
     return bool(readable)
+
+
+# Gunicorn's error page: its status line, and the message between the heading and the end of the body.
+_STATUS_LINE = re.compile(rb"HTTP/1\.1 (\d{3}) ([^\r\n]*)")
+_MESSAGE = re.compile(rb"</h1>(.*)</body>", re.DOTALL)
+MAX_PROBLEM_CHARS = 300
+BODY_FRAMING_ERRORS = (InvalidChunkSize, ChunkMissingTerminator, InvalidChunkExtension)
+
+
+class JsonErrorSocket:
+    """Stands in for the client's socket while Gunicorn answers a request it could not parse (a URL
+    over its 4,094-byte request line, a malformed header, a bad chunk size), so that its HTML error
+    page goes out as the service's JSON failure with the same status.
+
+    Gunicorn writes that page in one sendall; the status, reason and message are read back from it
+    rather than worked out again here, so every refusal Gunicorn knows keeps its own status.
+    """
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sock, name)
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.sendall(json_error_response(data))
+
+
+def json_error_response(page: bytes) -> bytes:
+    """Gunicorn's whole HTML error response rewritten as JSON; anything else is passed on unchanged."""
+    status = _STATUS_LINE.match(page)
+    if status is None:
+        return page
+    code, reason = status.group(1).decode(), status.group(2).decode("latin-1")
+    message = _MESSAGE.search(page)
+    detail = html.unescape(message.group(1).decode("latin-1")).strip() if message else ""
+    problem = f"{reason}: {detail}" if detail else reason
+    if len(problem) > MAX_PROBLEM_CHARS:
+        problem = problem[: MAX_PROBLEM_CHARS - 3] + "..."
+    body = json.dumps(ApiError(problem).body()).encode()
+    head = (
+        f"HTTP/1.1 {code} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
 
 
 class ListenerName:
@@ -87,6 +139,14 @@ class DrainingGeventWorker(GeventWorker):
             super().handle(listener, client, addr)
         finally:
             self.clients.pop(me, None)
+
+    def handle_error(self, req: Request | None, client: socket.socket, addr: tuple, exc: BaseException) -> None:
+        if req is None and isinstance(exc, BODY_FRAMING_ERRORS):
+            # Gunicorn met the broken chunks while skipping what the app left unread of the request
+            # it has already answered: a second answer now would be read as the next request's.
+            self.log.warning("Closed a connection whose last request body was badly chunked: %s", exc)
+            return
+        super().handle_error(req, JsonErrorSocket(client), addr, exc)
 
     def handle_request(self, listener_name: tuple, req: Request, sock: socket.socket, addr: tuple) -> bool:
         kept_alive = super().handle_request(listener_name, req, sock, addr)

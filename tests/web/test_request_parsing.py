@@ -1,4 +1,4 @@
-"""The prediction route's own reading of a request: query parameters as werkzeug parses them, and when a GET has a body."""
+"""The prediction route's own reading of a request: query parameters as werkzeug parses them, when a GET has a body, and a body that cannot be read."""
 
 import io
 import json
@@ -8,6 +8,8 @@ from urllib.parse import parse_qsl, quote
 
 import pytest
 
+from eta311.errors import ApiError
+from eta311.web.payloads import read_body
 from eta311.web.request_body import query_dict, query_lists
 
 HELD_OUT = Path(__file__).resolve().parents[2] / "bench" / "heldout_requests.json"
@@ -67,3 +69,17 @@ def test_raw_bytes_that_are_not_utf8_in_the_query_are_a_400_not_a_500(client, pa
     response = client.get(path, environ_overrides={"QUERY_STRING": "lat=\xff&msg=\xfe"})
     assert response.status_code == 400
     assert "not UTF-8" in response.get_json()["problem"]
+
+
+def test_a_body_the_server_cannot_read_is_a_400_not_a_500():
+    class CutStream(io.BytesIO):
+        def read(self, size=-1):
+            if self.tell():
+                raise OSError("the client went away mid-body")
+            return super().read(4)
+
+    with pytest.raises(ApiError) as refused:
+        read_body(CutStream(b'{"records": []}'), None, 1000)
+    assert refused.value.status_code == 400
+    assert refused.value.problem == "The request body could not be read (OSError): resend it whole"
+    assert read_body(io.BytesIO(b'{"records": []}'), None, 1000) == b'{"records": []}'

@@ -1,0 +1,110 @@
+"""Requests Gunicorn refuses before the app sees them get the service's JSON failure, with Gunicorn's status."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+import requests
+
+from eta311.web.worker import MAX_PROBLEM_CHARS, json_error_response
+
+
+def raw_exchange(base: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (no HTTP library would send these) and read the whole answer."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+REFUSED = [
+    (
+        "a URL past the request-line limit",
+        b"GET /predict/rodent?x=" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        414,
+    ),
+    ("a request line that is not HTTP", b"HELLO THERE\r\n\r\n", 400),
+    ("a header name with a space", b"GET /health HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n", 400),
+    (
+        "more headers than allowed",
+        b"GET /health HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(120)) + b"\r\n",
+        431,
+    ),
+    ("a request line of spaces", b"   \r\n\r\n", 400),
+]
+CHUNKED_POST = (
+    b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+
+
+@pytest.fixture(scope="module")
+def service():
+    from live import procfile_web
+
+    with procfile_web() as (base, process):
+        yield base, process
+
+
+@pytest.mark.parametrize("name, request_bytes, status", REFUSED, ids=[r[0] for r in REFUSED])
+def test_a_request_gunicorn_refuses_is_answered_in_json(service, name, request_bytes, status):
+    base, _ = service
+    code, headers, body = raw_exchange(base, request_bytes)
+    assert code == status
+    assert headers["content-type"] == "application/json" and int(headers["content-length"]) == len(body)
+    answer = json.loads(body)
+    assert answer["status"] == "failure" and answer["success"] is False
+    assert answer["problem"] and len(answer["problem"]) <= MAX_PROBLEM_CHARS
+    assert requests.get(f"{base}/health", timeout=5).status_code == 200  # and the worker serves on
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"zz\r\n{}\r\n0\r\n\r\n", b"2\r\n{}XX0\r\n\r\n", b"2;\x01\r\n{}\r\n0\r\n\r\n"],
+    ids=["size not hex", "chunk without its CRLF", "control byte in an extension"],
+)
+def test_a_badly_chunked_body_is_one_json_400_and_the_connection_closes(service, body):
+    # The body's reader raised inside the app, which answered 500; then Gunicorn, skipping the rest of
+    # that body before the next request, met the same error and wrote a second, HTML answer.
+    base, _ = service
+    code, headers, answer = raw_exchange(base, CHUNKED_POST + body)
+    assert code == 400 and int(headers["content-length"]) == len(answer)  # one answer, then the close
+    assert json.loads(answer)["problem"].startswith("The request body could not be read")
+
+
+def test_a_badly_chunked_body_the_route_never_reads_gets_that_route_s_answer_alone(service):
+    base, process = service
+    request = b"GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+    code, headers, answer = raw_exchange(base, request)
+    assert code == 200 and int(headers["content-length"]) == len(answer)
+    assert json.loads(answer)["status"] == "ok"
+
+
+def test_a_good_chunked_body_is_still_read(service):
+    base, _ = service
+    body = b'{"complaint_type": "Rodent"}'
+    chunks = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    request = CHUNKED_POST.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n") + chunks
+    code, _, answer = raw_exchange(base, request)
+    assert code == 200 and json.loads(answer)["complaint_type"] == "rodent"
+
+
+def test_the_problem_is_plain_text_and_bounded_whatever_the_client_sent():
+    page = (
+        b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 9\r\n\r\n"
+        b"<html><body><h1><p>Bad Request</p></h1>Invalid Request Line '&lt;b&gt;&quot;"
+        + b"x" * 1000
+        + b"'</body></html>"
+    )
+    head, _, body = json_error_response(page).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n") and head.endswith(b"Content-Length: %d" % len(body))
+    problem = json.loads(body)["problem"]
+    assert problem.startswith("Bad Request: Invalid Request Line '<b>\"x") and len(problem) == MAX_PROBLEM_CHARS
+    assert json_error_response(b"not a status line") == b"not a status line"
