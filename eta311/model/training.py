@@ -311,6 +311,14 @@ def train_on_days(
         f"recency-weighted (half-life {type_stats.HALF_LIFE_DAYS} days) 90-day Kaplan-Meier median; open requests "
         "imputed by their type's Kaplan-Meier median beyond their follow-up; 80% interval: the median times and "
         "divided by a conformal margin",
+        "method": {
+            "open_requests": "every request counts: a closed one by its time, one still open by its type's Kaplan-Meier "
+            "median beyond its follow-up (survival.impute_open)",
+            "why": "the requests still open are the slow ones: training on closed requests only, or on closed ones "
+            "weighted 1/G(T), learns their quick minority and scored far worse on the held-out days; the starting "
+            "point's half-life and the statistics' maturity lag were chosen on earlier mature weeks, not on those days",
+            "alternatives": "compare_methods.txt, written by scripts/compare_methods.py --data ../shared/data/nyc311",
+        },
         "fitted_on": "every day read (refitted after the evaluation below, which used a model fitted before the held-out days)",
         "training_window": dict(zip(("first_day", "last_day"), day(columns))),
         "evaluation": {

@@ -191,6 +191,17 @@ def test_the_card_scores_every_predictor_by_mae_po_too(tiny_run):
     assert (metrics["mae_po"]["model"] == metrics["mae_hinge"]["model"]) == (metrics["open_rows"] == 0)
 
 
+def test_the_card_s_method_and_the_code_s_constants_are_what_the_comparison_chose():
+    written = (MODELS / "compare_methods.txt").read_text()  # scripts/compare_methods.py --out
+    method = json.loads((MODELS / "model_card.json").read_text())["method"]
+    assert method["alternatives"].startswith("compare_methods.txt, written by scripts/compare_methods.py")
+    part1 = written[written.index("1. how open requests") : written.index("2. half-life")]
+    scores = {line.split(": ", 1)[1]: float(line.split()[1].rstrip(",")) for line in part1.splitlines()[1:] if line}
+    assert min(scores, key=scores.get).endswith("(the model)") and len(scores) == 3
+    kept = re.findall(r"kept: (\w+)", written)
+    assert kept == [str(type_stats.HALF_LIFE_DAYS), str(type_stats.MATURITY_LAG_DAYS)]
+
+
 def test_the_readme_quotes_the_method_comparison_as_the_script_wrote_it():
     written = (MODELS / "compare_methods.txt").read_text()  # scripts/compare_methods.py --out
     readme = (ROOT / "README.md").read_text()
