@@ -65,6 +65,10 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 # Heroku's router adds X-Forwarded-For/Proto; trust them as the buildpack does.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+# With every address trusted, Gunicorn would also take a SCRIPT_NAME header from any client (its
+# default forwarder_headers): one naming a prefix the path lacks was a 500, one it has re-routed
+# the request. Heroku's router sets neither SCRIPT_NAME nor PATH_INFO, so no client may.
+forwarder_headers = ""
 
 
 # --- Operating it (issue 15): logfmt logs and Prometheus metrics across workers ---------------------

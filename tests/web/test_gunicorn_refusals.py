@@ -1,4 +1,4 @@
-"""Requests Gunicorn refuses before the app sees them get the service's JSON failure, with Gunicorn's status."""
+"""What Gunicorn does before the app: its refusals answer in the service's JSON; no header re-routes or is misread."""
 
 from __future__ import annotations
 
@@ -108,3 +108,14 @@ def test_the_problem_is_plain_text_and_bounded_whatever_the_client_sent():
     problem = json.loads(body)["problem"]
     assert problem.startswith("Bad Request: Invalid Request Line '<b>\"x") and len(problem) == MAX_PROBLEM_CHARS
     assert json_error_response(b"not a status line") == b"not a status line"
+
+
+@pytest.mark.parametrize("script_name", ["/zzz", "/predict", "/"])
+def test_a_client_s_script_name_header_neither_fails_nor_reroutes_the_request(service, script_name):
+    # Gunicorn trusted SCRIPT_NAME from every address (forwarded_allow_ips is "*"): "/zzz" was its
+    # "500 Bad Request", "/predict" turned GET /predict/rodent into a 404 for /rodent.
+    base, _ = service
+    request = b"GET /predict/rodent HTTP/1.1\r\nHost: x\r\nSCRIPT_NAME: %s\r\nConnection: close\r\n\r\n"
+    code, headers, answer = raw_exchange(base, request % script_name.encode())
+    assert code == 200 and headers["content-type"] == "application/json"
+    assert json.loads(answer)["complaint_type"] == "rodent"
