@@ -9,6 +9,7 @@ import re
 import socket
 import time
 from functools import partial
+from http import HTTPStatus
 
 import gevent
 from gevent.monkey import get_original
@@ -69,7 +70,13 @@ def json_error_response(page: bytes) -> bytes:
     status = _STATUS_LINE.match(page)
     if status is None:
         return page
-    code, reason = status.group(1).decode(), status.group(2).decode("latin-1")
+    code = status.group(1).decode()
+    # Gunicorn keeps "Bad Request" as the reason when it picks another status (501 for an unknown
+    # transfer coding): the reason goes with the code.
+    try:
+        reason = HTTPStatus(int(code)).phrase
+    except ValueError:
+        reason = status.group(2).decode("latin-1")
     message = _MESSAGE.search(page)
     detail = html.unescape(message.group(1).decode("latin-1")).strip() if message else ""
     problem = f"{reason}: {detail}" if detail else reason

@@ -11,7 +11,7 @@ import requests
 from eta311.web.worker import MAX_PROBLEM_CHARS, json_error_response
 
 
-def raw_exchange(base: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+def raw_answer(base: str, request: bytes) -> bytes:
     """Send bytes as they are (no HTTP library would send these) and read the whole answer."""
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as conn:
@@ -19,7 +19,12 @@ def raw_exchange(base: str, request: bytes) -> tuple[int, dict[str, str], bytes]
         answer = b""
         while chunk := conn.recv(65536):
             answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
+    return answer
+
+
+def raw_exchange(base: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """raw_answer's status, headers (lower-case names) and body."""
+    head, _, body = raw_answer(base, request).partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     headers = dict(line.split(": ", 1) for line in header_lines)
     return int(status_line.split()[1]), {k.lower(): v for k, v in headers.items()}, body
@@ -119,3 +124,22 @@ def test_a_client_s_script_name_header_neither_fails_nor_reroutes_the_request(se
     code, headers, answer = raw_exchange(base, request % script_name.encode())
     assert code == 200 and headers["content-type"] == "application/json"
     assert json.loads(answer)["complaint_type"] == "rodent"
+
+
+def test_the_reason_phrase_goes_with_the_status_gunicorn_chose():
+    # Gunicorn answers an unknown transfer coding with 501 but keeps "Bad Request" as its reason.
+    page = (
+        b"HTTP/1.1 501 Bad Request\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 9\r\n\r\n"
+        b"<html><body><h1><p>Bad Request</p></h1>Unsupported transfer coding: 'xchunked'</body></html>"
+    )
+    head, _, body = json_error_response(page).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 501 Not Implemented\r\n")
+    assert json.loads(body)["problem"] == "Not Implemented: Unsupported transfer coding: 'xchunked'"
+
+
+def test_an_unknown_transfer_coding_is_a_json_501_not_implemented(service):
+    base, _ = service
+    request = b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\nContent-Length: 2\r\n\r\n{}"
+    answer = raw_answer(base, request)
+    assert answer.startswith(b"HTTP/1.1 501 Not Implemented\r\n")
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["status"] == "failure"
