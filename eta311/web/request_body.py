@@ -30,6 +30,14 @@ def raw_body() -> bytes:
             f"Content-Encoding {encoding[:40]!r} is not read here: send the JSON itself, or gzip it into a "
             'base64 "payload" field'
         )
+    codings = request.environ.get("HTTP_TRANSFER_ENCODING", "chunked").lower().replace(" ", "")
+    if codings not in ("", "chunked"):
+        # Gunicorn takes "gzip, chunked" (and deflate, compress) but undoes only the chunking: the
+        # app would read the compressed bytes as JSON, and trust a plain body that claims gzip.
+        raise UnsupportedMediaType(
+            f"Transfer-Encoding {codings[:40]!r} is not read here: send the body plain or only chunked, or gzip "
+            'it into a base64 "payload" field'
+        )
     limit = current_app.config["SETTINGS"].max_body_bytes
     return read_body(request.environ["wsgi.input"], request.content_length, limit)
 

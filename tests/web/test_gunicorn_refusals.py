@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 
@@ -143,3 +144,16 @@ def test_an_unknown_transfer_coding_is_a_json_501_not_implemented(service):
     answer = raw_answer(base, request)
     assert answer.startswith(b"HTTP/1.1 501 Not Implemented\r\n")
     assert json.loads(answer.partition(b"\r\n\r\n")[2])["status"] == "failure"
+
+
+@pytest.mark.parametrize("coding", [b"gzip, chunked", b"deflate,chunked"])
+def test_a_transfer_coding_gunicorn_passes_on_undecoded_is_refused_not_misread(service, coding):
+    # Gunicorn undoes the chunking only: the app read the gzip bytes as JSON (a 400 blaming the JSON),
+    # and a plain body claiming gzip was read as if the claim were not there (a 200).
+    base, _ = service
+    plain = b'{"complaint_type": "Rodent"}'
+    for body in (plain, gzip.compress(plain)):
+        chunks = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        request = CHUNKED_POST.replace(b"Transfer-Encoding: chunked", b"Transfer-Encoding: " + coding) + chunks
+        code, _, answer = raw_exchange(base, request.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n"))
+        assert code == 415 and json.loads(answer)["problem"].startswith("Transfer-Encoding")
