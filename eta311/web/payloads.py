@@ -297,6 +297,11 @@ def read_body(stream: Any, declared_length: int | None, max_bytes: int) -> bytes
         except Exception as error:  # the server's reader: a bad chunk size or a client gone mid-body
             raise BadRequest(f"The request body could not be read ({type(error).__name__}): resend it whole") from None
         if not chunk:
+            if declared_length is not None and size < declared_length:
+                # The client closed before sending what it declared: what came is not the body it meant.
+                raise BadRequest(
+                    f"The request body ended after {size} of its declared {declared_length} bytes: resend it whole"
+                )
             return b"".join(chunks)
         chunks.append(chunk)
         size += len(chunk)

@@ -12,11 +12,14 @@ import requests
 from eta311.web.worker import MAX_PROBLEM_CHARS, json_error_response
 
 
-def raw_answer(base: str, request: bytes) -> bytes:
-    """Send bytes as they are (no HTTP library would send these) and read the whole answer."""
+def raw_answer(base: str, request: bytes, half_close: bool = False) -> bytes:
+    """Send bytes as they are (no HTTP library would send these) and read the whole answer; half_close:
+    then say the client will send nothing more, as one that gave up mid-body does."""
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as conn:
         conn.sendall(request)
+        if half_close:
+            conn.shutdown(socket.SHUT_WR)
         answer = b""
         while chunk := conn.recv(65536):
             answer += chunk
@@ -157,3 +160,12 @@ def test_a_transfer_coding_gunicorn_passes_on_undecoded_is_refused_not_misread(s
         request = CHUNKED_POST.replace(b"Transfer-Encoding: chunked", b"Transfer-Encoding: " + coding) + chunks
         code, _, answer = raw_exchange(base, request.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n"))
         assert code == 415 and json.loads(answer)["problem"].startswith("Transfer-Encoding")
+
+
+def test_a_body_the_client_cut_short_of_its_content_length_is_a_400(service):
+    base, _ = service
+    body = b'{"complaint_type": "Rodent"}'  # whole JSON, but the client declared more and then closed
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    answer = raw_answer(base, head % (len(body) + 50) + body, half_close=True)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert "ended after" in json.loads(answer.partition(b"\r\n\r\n")[2])["problem"]

@@ -83,3 +83,17 @@ def test_a_body_the_server_cannot_read_is_a_400_not_a_500():
     assert refused.value.status_code == 400
     assert refused.value.problem == "The request body could not be read (OSError): resend it whole"
     assert read_body(io.BytesIO(b'{"records": []}'), None, 1000) == b'{"records": []}'
+
+
+def test_a_body_shorter_than_its_declared_length_is_a_400_not_read_as_whole():
+    # Gunicorn hands on what came before the client closed; read as the whole body, a complete record
+    # cut off from the rest the client declared was answered as if nothing were missing.
+    body = b'{"complaint_type": "Rodent"}'
+    with pytest.raises(ApiError) as refused:
+        read_body(io.BytesIO(body), len(body) + 50, 1000)
+    assert refused.value.status_code == 400
+    assert (
+        refused.value.problem
+        == f"The request body ended after {len(body)} of its declared {len(body) + 50} bytes: resend it whole"
+    )
+    assert read_body(io.BytesIO(body), len(body), 1000) == body
