@@ -111,7 +111,7 @@ def docs() -> Response:
 def docs_asset(filename: str) -> Response:
     if filename not in SWAGGER_FILES:
         abort(404)
-    return send_from_directory(Path(str(swagger_ui_path)), filename, max_age=3600)
+    return _file(Path(str(swagger_ui_path)), filename)
 
 
 @route(
@@ -123,4 +123,14 @@ def docs_asset(filename: str) -> Response:
     keyless=True,
 )
 def static(filename: str) -> Response:
-    return send_from_directory(STATIC, filename, max_age=3600)
+    return _file(STATIC, filename)
+
+
+def _file(folder: Path, filename: str) -> Response:
+    """A file, answering conditional requests; a failed If-Match is the JSON failure like any other."""
+    response = send_from_directory(folder, filename, max_age=3600)
+    if response.status_code == 412:
+        # werkzeug sets the status but keeps the whole file as the body of the refusal
+        response.close()
+        abort(412)
+    return response

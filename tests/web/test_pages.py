@@ -88,3 +88,13 @@ def test_build_map_says_folder_not_found(tmp_path):
         timeout=120,
     )
     assert done.returncode == 2 and "folder not found" in done.stderr
+
+
+@pytest.mark.parametrize("path", ["/static/page.js", "/docs/swagger-ui.css"])
+def test_a_failed_if_match_on_a_file_is_the_json_failure_not_the_file(client, path):
+    # werkzeug answered 412 with the whole file as the body of its refusal
+    reply = client.get(path, headers={"If-Match": '"not-this-one"'})
+    assert reply.status_code == 412 and reply.mimetype == "application/json"
+    assert reply.get_json()["status"] == "failure" and reply.get_json()["success"] is False
+    etag = client.get(path).headers["ETag"]
+    assert client.get(path, headers={"If-Match": etag}).status_code == 200  # a match is still served
