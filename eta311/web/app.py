@@ -35,7 +35,8 @@ class ServiceFlask(Flask):
     """Flask, asking once per function, not once per call, whether a hook or view is a coroutine.
 
     Flask calls ensure_sync on every hook and view of every request (five on a prediction), and
-    inspect's coroutine check was about 4% of a request's CPU in-process.
+    inspect's coroutine check was about 4% of a request's CPU in-process. It also reads an empty
+    path as "/" and answers OPTIONS with 204.
     """
 
     MAX_KNOWN_FUNCTIONS = 1024  # hooks, views and handlers are a fixed set; a function made per call is not kept
@@ -54,6 +55,14 @@ class ServiceFlask(Flask):
         if plain and len(self._plain_functions) < self.MAX_KNOWN_FUNCTIONS:
             self._plain_functions.add(func)
         return wrapped
+
+    def wsgi_app(self, environ: dict, start_response: Callable) -> Any:
+        if not environ.get("PATH_INFO"):
+            # "GET http://host HTTP/1.1" (absolute form, no path) comes from Gunicorn with an empty path,
+            # which RFC 9110 reads as "/"; werkzeug answered it with a 308 to the Host header's site and
+            # an HTML page.
+            environ["PATH_INFO"] = "/"
+        return super().wsgi_app(environ, start_response)
 
     def make_default_options_response(self) -> Response:
         """OPTIONS that is not a CORS preflight: 204 with the Allow header, not an empty text/html 200."""

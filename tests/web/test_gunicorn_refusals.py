@@ -169,3 +169,11 @@ def test_a_body_the_client_cut_short_of_its_content_length_is_a_400(service):
     answer = raw_answer(base, head % (len(body) + 50) + body, half_close=True)
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert "ended after" in json.loads(answer.partition(b"\r\n\r\n")[2])["problem"]
+
+
+def test_an_absolute_form_request_line_without_a_path_is_answered_at_the_root(service):
+    base, _ = service
+    request = b"GET http://x?msg=1 HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+    code, headers, answer = raw_exchange(base, request)
+    assert code == 200 and headers["content-type"] == "application/json" and "location" not in headers
+    assert json.loads(answer)["service"] == "311 ETA"

@@ -1,4 +1,4 @@
-"""ServiceFlask: the coroutine check of hooks and views made once per function, with Flask's own answers."""
+"""ServiceFlask: the coroutine check made once per function, Flask's own answers, an empty path read as the root."""
 
 import asyncio
 
@@ -66,3 +66,12 @@ def test_hooks_and_views_still_run_in_order_on_every_request():
     for _ in range(2):
         assert client.get("/").get_data() == b"ok"
     assert seen == ["before", "view", "after"] * 2
+
+
+@pytest.mark.parametrize("query", ["", "msg=hi"])
+def test_an_empty_path_is_the_root_not_a_redirect_to_the_host_header_s_site(client, query):
+    # Gunicorn passes "GET http://host HTTP/1.1" on with an empty PATH_INFO; werkzeug answered a 308
+    # to http://<Host header>/ with an HTML body.
+    reply = client.get("/", query_string=query, headers={"Host": "evil.example"}, environ_overrides={"PATH_INFO": ""})
+    assert reply.status_code == 200 and reply.mimetype == "application/json"
+    assert reply.get_json()["service"] == "311 ETA" and "Location" not in reply.headers
