@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadHost, HTTPException
+from werkzeug.routing import WebsocketMismatch
 
 from eta311.errors import ApiError
 from eta311.logfmt import configure_root
@@ -23,6 +24,11 @@ from eta311.web.served import ModelStore
 
 log = logging.getLogger(__name__)
 
+# werkzeug's own 400s say only "The browser (or proxy) sent a request that this server could not understand".
+ROUTING_PROBLEMS = {
+    BadHost: "The Host header is not a host name this service can read",
+    WebsocketMismatch: "This service answers plain HTTP: send the request without Upgrade: websocket",
+}
 HTTP_PROBLEMS = {
     404: "No such route; see GET / for the routes this service answers",
     405: "This route does not answer that method",
@@ -90,7 +96,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        problem = HTTP_PROBLEMS.get(status, error.description or error.name)
+        problem = ROUTING_PROBLEMS.get(type(error)) or HTTP_PROBLEMS.get(status, error.description or error.name)
         response = _error_response(status, ApiError(problem).body())
         if status == 405 and getattr(error, "valid_methods", None):
             response.headers["Allow"] = ", ".join(error.valid_methods)

@@ -272,3 +272,20 @@ def test_a_plain_options_is_a_204_naming_the_methods_with_no_html(client):
     assert reply.status_code == 204 and reply.data == b""
     assert "Content-Type" not in reply.headers
     assert {m.strip() for m in reply.headers["Allow"].split(",")} >= {"GET", "OPTIONS"}
+
+
+@pytest.mark.parametrize(
+    "headers, problem",
+    [
+        ({"Host": "x" * 300}, "The Host header is not a host name this service can read"),
+        (
+            {"Upgrade": "websocket", "Connection": "Upgrade"},
+            "This service answers plain HTTP: send the request without Upgrade: websocket",
+        ),
+    ],
+    ids=["host label too long", "websocket upgrade"],
+)
+def test_werkzeug_s_routing_refusals_say_what_was_wrong(client, headers, problem):
+    # both were "The browser (or proxy) sent a request that this server could not understand."
+    reply = client.get("/predict/residential", headers=headers)
+    assert reply.status_code == 400 and reply.get_json() == {"status": "failure", "success": False, "problem": problem}
