@@ -43,6 +43,15 @@ def wait_until_ready(url: str, process: subprocess.Popen, timeout: float = 30) -
     raise AssertionError(f"{url} never answered")
 
 
+def wait_for_workers(process: subprocess.Popen, count: int, timeout: float = 30) -> None:
+    """Gunicorn answers as soon as one worker is up; wait until count have booted, so that all take requests."""
+    deadline = time.monotonic() + timeout
+    while output(process).count("Booting worker") < count:
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise AssertionError(f"{count} workers never booted: {output(process)}")
+        time.sleep(0.1)
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below pid (honcho puts each of its processes in a process group of its own)."""
     children: dict[int, list[int]] = {}

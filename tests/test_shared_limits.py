@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 import requests
-from live import ROOT, output, procfile_web, redis_server
+from live import ROOT, output, procfile_web, redis_server, wait_for_workers
 
 QUOTA = 37
 
@@ -56,6 +56,8 @@ def test_without_redis_the_workers_of_one_server_share_a_quota(tmp_path):
     env = {"API_KEYS_FILE": str(keys_file), "RELOAD_INTERVAL_SECONDS": "0", "STORE_URI": str(tmp_path / "data")}
     key = create_key(env, "local")
     with procfile_web(**env) as (base, process):
+        # /health answers once the first worker is up; the second booting late made this run on one worker
+        wait_for_workers(process, 2)
         with ThreadPoolExecutor(16) as pool:
             codes = list(
                 pool.map(
