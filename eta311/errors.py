@@ -52,6 +52,8 @@ class Unavailable(ApiError):
 
 class Unauthorized(ApiError):
     status_code = 401
+    # A 401 must name the scheme that would pass (RFC 9110); both keys and the metrics token go as Bearer.
+    headers = {"WWW-Authenticate": 'Bearer realm="311 ETA"'}
 
 
 class Forbidden(ApiError):

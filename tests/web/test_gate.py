@@ -77,6 +77,7 @@ def test_missing_or_unknown_keys_are_401(keyed, keys, headers, status, problem):
     reply = keyed.get(ROAD, headers=headers)
     assert reply.status_code == status
     assert reply.json == {"status": "failure", "success": False, "problem": problem}
+    assert reply.headers["WWW-Authenticate"] == 'Bearer realm="311 ETA"'  # RFC 9110: a 401 names its scheme
 
 
 def test_a_key_in_either_header_passes_with_rate_limit_headers(keyed, keys):

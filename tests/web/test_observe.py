@@ -190,7 +190,8 @@ def test_a_refused_publish_and_a_reload_are_counted(published):
 def test_metrics_need_the_token_when_one_is_set_and_never_an_api_key(published, tmp_path):
     app, _, _ = keyed_app(published, tmp_path, Plan("tiny", rate=1, burst=1, quota=1), metrics_token="s3cret-token")
     client = app.test_client()
-    assert client.get("/metrics").status_code == 401
+    refused = client.get("/metrics")
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer ")
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/predict/appliance").status_code == 401  # the API itself still needs a key
     for _ in range(3):  # a plan of one request a day does not apply: scrapes are never rate limited
