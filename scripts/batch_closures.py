@@ -67,6 +67,7 @@ def main() -> int:
     earliest_held_out = min(held_out)
     largest_before: dict[str, tuple[float, str]] = {}
     earlier_days = 0
+    batched_when_held_out: set[str] = set()
     for day in read_days(open_store(args.data), progress=lambda _: None):
         name = day.day.isoformat()
         earlier_days += name < earliest_held_out
@@ -79,14 +80,14 @@ def main() -> int:
                 if share > largest_before.get(agency, (-1.0, ""))[0]:
                     largest_before[agency] = (share, name)
             elif name in held_out and found:
+                batched_when_held_out.add(agency)
                 spans = "; ".join(
                     f"{n:,} closed {first}" + ("" if first == last else f" to {last}") for first, last, n in found
                 )
                 lines.append(
                     f"{name} {agency}: {requests[agency]:,} requests, {in_batches:,} ({share:.0%}) closed in batches: {spans}"
                 )
-    agencies = sorted({line.split()[1].rstrip(":") for line in lines[1:]})
-    for agency in agencies:
+    for agency in sorted(batched_when_held_out):
         share, day = largest_before.get(agency, (0.0, ""))
         if share > 0:
             lines.append(f"earlier days, {agency}: largest share closed in batches {share:.0%} (on {day})")

@@ -1,5 +1,5 @@
 """The choices behind the model, each compared on held-out requests: how open requests enter training,
-the recency half-life of the starting point, and how the interval is made.
+the recency half-life of the starting point, how the interval is made, and the statistics' maturity lag.
 
 1. How open requests enter training (MAE-hinge of the median fit on make train's held-out requests):
    closed requests only; closed ones weighted 1/G(T) (inverse probability of censoring); every

@@ -315,8 +315,9 @@ def train_on_days(
             "open_requests": "every request counts: a closed one by its time, one still open by its type's Kaplan-Meier "
             "median beyond its follow-up (survival.impute_open)",
             "why": "the requests still open are the slow ones: training on closed requests only, or on closed ones "
-            "weighted 1/G(T), learns their quick minority and scored far worse on the held-out days; the starting "
-            "point's half-life and the statistics' maturity lag were chosen on earlier mature weeks, not on those days",
+            "weighted 1/G(T), learns their quick minority and scored far worse on the held-out days overall (a little "
+            "better on the noise types alone, which close fast); the starting point's half-life and the statistics' "
+            "maturity lag were chosen on earlier mature weeks, not on those days",
             "alternatives": "compare_methods.txt, written by scripts/compare_methods.py --data ../shared/data/nyc311",
         },
         "fitted_on": "every day read (refitted after the evaluation below, which used a model fitted before the held-out days)",

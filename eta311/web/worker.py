@@ -15,7 +15,6 @@ import gevent
 from gevent.monkey import get_original
 from gevent.pool import Pool
 from gevent.server import StreamServer
-from gunicorn.http.errors import ChunkMissingTerminator, InvalidChunkExtension, InvalidChunkSize
 from gunicorn.http.message import Request
 from gunicorn.workers.ggevent import GeventWorker
 
@@ -43,7 +42,6 @@ def has_bytes_waiting(sock: socket.socket) -> bool:
 _STATUS_LINE = re.compile(rb"HTTP/1\.1 (\d{3}) ([^\r\n]*)")
 _MESSAGE = re.compile(rb"</h1>(.*)</body>", re.DOTALL)
 MAX_PROBLEM_CHARS = 300
-BODY_FRAMING_ERRORS = (InvalidChunkSize, ChunkMissingTerminator, InvalidChunkExtension)
 
 
 class JsonErrorSocket:
@@ -82,7 +80,7 @@ def json_error_response(page: bytes) -> bytes:
     problem = f"{reason}: {detail}" if detail else reason
     if len(problem) > MAX_PROBLEM_CHARS:
         problem = problem[: MAX_PROBLEM_CHARS - 3] + "..."
-    body = json.dumps(ApiError(problem).body()).encode()
+    body = (json.dumps(ApiError(problem).body(), separators=(",", ":")) + "\n").encode()  # as the app writes it
     head = (
         f"HTTP/1.1 {code} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
@@ -134,6 +132,7 @@ class DrainingGeventWorker(GeventWorker):
     def init_process(self) -> None:
         self.idle: dict[gevent.Greenlet, IdleWait] = {}  # greenlets waiting for their next request
         self.clients: dict[gevent.Greenlet, object] = {}
+        self.last_requests: dict[gevent.Greenlet, Request] = {}  # each connection's latest request
         super().init_process()
 
     def timeout_ctx(self) -> IdleWait:
@@ -146,16 +145,20 @@ class DrainingGeventWorker(GeventWorker):
             super().handle(listener, client, addr)
         finally:
             self.clients.pop(me, None)
+            self.last_requests.pop(me, None)
 
     def handle_error(self, req: Request | None, client: socket.socket, addr: tuple, exc: BaseException) -> None:
-        if req is None and isinstance(exc, BODY_FRAMING_ERRORS):
-            # Gunicorn met the broken chunks while skipping what the app left unread of the request
-            # it has already answered: a second answer now would be read as the next request's.
-            self.log.warning("Closed a connection whose last request body was badly chunked: %s", exc)
+        answered = self.last_requests.get(gevent.getcurrent())
+        if req is None and answered is not None and getattr(answered.body, "failed", False):
+            # Gunicorn met a broken chunk or trailer while skipping what the app left unread of a
+            # request it has already answered: a second answer would be read as the next request's.
+            # (Gunicorn marks such a body failed; a bad header of a next request leaves it unmarked.)
+            self.log.warning("Closed a connection whose last request body could not be read: %s", exc)
             return
         super().handle_error(req, JsonErrorSocket(client), addr, exc)
 
     def handle_request(self, listener_name: tuple, req: Request, sock: socket.socket, addr: tuple) -> bool:
+        self.last_requests[gevent.getcurrent()] = req
         kept_alive = super().handle_request(listener_name, req, sock, addr)
         # A kept-alive client can send its next request before this greenlet ever blocks, so one
         # busy connection would be served back to back and starve the rest (p99 at c=8 on one
