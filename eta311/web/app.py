@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import types
 from collections.abc import Callable
@@ -68,6 +69,8 @@ class ServiceFlask(Flask):
             # which RFC 9110 reads as "/"; werkzeug answered it with a 308 to the Host header's site and
             # an HTML page.
             environ["PATH_INFO"] = "/"
+        if "CONTENT_LENGTH" not in environ and isinstance(environ.get("wsgi.input"), io.BytesIO):
+            declare_in_memory_body(environ)
         return super().wsgi_app(environ, start_response)
 
     def make_default_options_response(self) -> Response:
@@ -76,6 +79,19 @@ class ServiceFlask(Flask):
         response.status_code = 204
         del response.headers["Content-Type"]
         return response
+
+
+def declare_in_memory_body(environ: dict) -> None:
+    """Give a whole in-memory body the CGI length and type every server but Zappa declares.
+
+    Zappa (Lambda) sets CONTENT_LENGTH and CONTENT_TYPE for POST, PUT, PATCH and DELETE only, so a
+    GET carrying a JSON body, as the seed's clients send one, looked bodiless and was answered from
+    the medians, not the model. Gunicorn streams the body (never a BytesIO), and werkzeug's test
+    client declares its own, so only that case comes here.
+    """
+    environ["CONTENT_LENGTH"] = str(environ["wsgi.input"].getbuffer().nbytes)
+    if "CONTENT_TYPE" not in environ and "HTTP_CONTENT_TYPE" in environ:
+        environ["CONTENT_TYPE"] = environ["HTTP_CONTENT_TYPE"]
 
 
 def _error_response(status: int, body: dict) -> Response:
