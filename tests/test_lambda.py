@@ -447,6 +447,45 @@ def test_service_keys_on_redis_work_and_stack_with_api_gateway_keys(unpacked, s3
             keyed.close()
 
 
+def sent_from(event: dict, source_ip: str, forwarded_for: str) -> dict:
+    """The event as API Gateway builds it for a client at source_ip that sent its own X-Forwarded-For."""
+    context = event["requestContext"]
+    (context["http"] if "http" in context else context["identity"])["sourceIp"] = source_ip
+    headers = event["headers"]
+    name = next(k for k in headers if k.lower() == "x-forwarded-for")
+    headers[name] = f"{forwarded_for}, {source_ip}"  # an HTTP API or a regional REST API appends the client last
+    if "multiValueHeaders" in event:
+        event["multiValueHeaders"][name] = [headers[name]]
+    return event
+
+
+@pytest.mark.parametrize("kind", EVENTS)
+def test_a_forged_x_forwarded_for_does_not_buy_a_fresh_anonymous_limit(unpacked, s3, tmp_path, kind):
+    """Anonymous clients are limited per address; on Lambda the address is API Gateway's sourceIp. Zappa read
+    the second-to-last X-Forwarded-For entry, which the client writes itself behind an HTTP API or a regional REST API."""
+    env = {
+        "PATH": os.environ["PATH"],
+        **S3_CREDENTIALS,
+        "AWS_ENDPOINT_URL_S3": s3[0],
+        "ANONYMOUS_PLAN": "free",
+        "RATE_LIMIT_STORAGE_URI": f"sqlite:///{tmp_path}/limits.sqlite",
+    }
+    container = Lambda(unpacked, env, tmp_path / "handler.log")
+    try:
+        remaining = []
+        for forged in ("198.51.100.1", "198.51.100.2", "198.51.100.3"):
+            event = sent_from(EVENTS[kind]("GET", "/predict/residential"), "203.0.113.77", forged)
+            status, headers, _ = reply(container.invoke(event))
+            assert status == 200
+            remaining.append(int(headers["RateLimit-Remaining"]))
+        assert remaining == [remaining[0], remaining[0] - 1, remaining[0] - 2]
+        other = sent_from(EVENTS[kind]("GET", "/predict/residential"), "203.0.113.78", "198.51.100.1")
+        _, headers, _ = reply(container.invoke(other))
+        assert int(headers["RateLimit-Remaining"]) == remaining[0]  # another client has its own count
+    finally:
+        container.close()
+
+
 # ---------------------------------------------------------------- the schedule and the S3 trigger
 
 

@@ -71,6 +71,8 @@ class ServiceFlask(Flask):
             environ["PATH_INFO"] = "/"
         if "CONTENT_LENGTH" not in environ and isinstance(environ.get("wsgi.input"), io.BytesIO):
             declare_in_memory_body(environ)
+        if "lambda.event" in environ:
+            take_gateway_source_ip(environ)
         return super().wsgi_app(environ, start_response)
 
     def make_default_options_response(self) -> Response:
@@ -92,6 +94,22 @@ def declare_in_memory_body(environ: dict) -> None:
     environ["CONTENT_LENGTH"] = str(environ["wsgi.input"].getbuffer().nbytes)
     if "CONTENT_TYPE" not in environ and "HTTP_CONTENT_TYPE" in environ:
         environ["CONTENT_TYPE"] = environ["HTTP_CONTENT_TYPE"]
+
+
+def take_gateway_source_ip(environ: dict) -> None:
+    """On Lambda under Zappa, the client's address is the one API Gateway saw, not an X-Forwarded-For entry.
+
+    Zappa takes the second-to-last X-Forwarded-For entry, which is the client only behind an
+    edge-optimized REST API (CloudFront appends itself last). An HTTP API or a regional REST API
+    appends the client last, so a client sending its own X-Forwarded-For chose its address, and
+    with it a fresh anonymous rate-limit bucket per request. API Gateway's own sourceIp cannot be
+    set by the client; serverless-wsgi already uses it.
+    """
+    context = environ["lambda.event"].get("requestContext") or {}
+    where = context.get("http") if "http" in context else context.get("identity")
+    source_ip = (where or {}).get("sourceIp")
+    if isinstance(source_ip, str) and source_ip:
+        environ["REMOTE_ADDR"] = source_ip
 
 
 def _error_response(status: int, body: dict) -> Response:
