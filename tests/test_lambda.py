@@ -388,6 +388,20 @@ def test_a_get_with_a_json_body_is_answered_by_the_model_as_the_app_does(lam, re
 
 
 @pytest.mark.parametrize("kind", EVENTS)
+def test_a_get_whose_json_body_the_gateway_base64_encoded_is_answered_by_the_model(lam, reference, kind):
+    # Zappa's REST API declares every media type binary, so API Gateway base64-encodes every body;
+    # Zappa decodes it only for POST, PUT, PATCH, DELETE, CONNECT and OPTIONS, and a GET's came as base64 text.
+    raw, headers = json_body(SEED_QUERY)
+    event = EVENTS[kind]("GET", SEED_PATH, body=raw, headers=headers, base64_body=True)
+    status, _, body = reply(lam.invoke(event))
+    expected = reference.get("/predict/noise - residential", json=SEED_QUERY).get_json()
+    assert status == 200 and body == expected and body["model"] != "medians"
+    event["body"] = "not base64 {"
+    status, _, body = reply(lam.invoke(event))
+    assert status == 400 and body["success"] is False
+
+
+@pytest.mark.parametrize("kind", EVENTS)
 def test_a_gzipped_base64_batch(lam, reference, kind):
     rows = [
         {"complaint_type": "residential", "lat": 40.7, "lon": -73.9, "date": "2019-06-08 00:00:09"},
