@@ -402,6 +402,22 @@ def test_a_get_whose_json_body_the_gateway_base64_encoded_is_answered_by_the_mod
 
 
 @pytest.mark.parametrize("kind", EVENTS)
+def test_an_answer_over_lambdas_6_mb_limit_is_a_json_413(lam, kind):
+    # Lambda refuses a synchronous answer over 6 MB and API Gateway turns it into a 502; the echo answers
+    # each "✓" (3 bytes sent) as a 6-byte \u2713 escape, so a 3.3 MB body asked for an answer over the limit.
+    raw = json.dumps({"msg": "✓" * 1_100_000}, ensure_ascii=False).encode()
+    assert len(raw) < 4 * MIB
+    answer = lam.invoke(EVENTS[kind]("POST", "/echo", body=raw, headers={"Content-Type": "application/json"}))
+    answer_bytes = len(json.dumps(answer["result"]))
+    assert answer_bytes <= 6 * MIB
+    status, headers, body = reply(answer)
+    assert status == 413 and headers["Content-Type"] == "application/json"
+    assert body["success"] is False and "6 MB" in body["problem"]
+    status, _, body = reply(lam.invoke(EVENTS[kind]("GET", "/echo", query={"msg": "✓" * 1000})))
+    assert (status, body) == (200, {"response": "✓" * 1000, "success": True})  # a small answer passes as it is
+
+
+@pytest.mark.parametrize("kind", EVENTS)
 def test_a_gzipped_base64_batch(lam, reference, kind):
     rows = [
         {"complaint_type": "residential", "lat": 40.7, "lon": -73.9, "date": "2019-06-08 00:00:09"},

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 import logging
+import os
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -139,6 +141,43 @@ def decode_base64_body_zappa_left(environ: dict) -> None:
         environ["CONTENT_LENGTH"] = str(len(decoded))
 
 
+# A synchronous Lambda invocation answers at most 6 MB of JSON; Zappa's or serverless-wsgi's envelope
+# (status, headers, the body as a JSON string) must fit in it, so the body is measured as it will be sent.
+LAMBDA_ANSWER_BYTES = 6 * 1024 * 1024
+LAMBDA_ENVELOPE_BYTES = 64 * 1024  # status, headers and field names, with room to spare
+LAMBDA_EVENT_KEYS = ("lambda.event", "serverless.event")  # Zappa's, serverless-wsgi's
+
+
+def lambda_envelope_bytes(response: Response) -> int:
+    """About how many bytes the handler's answer for this response takes: the body base64 or JSON-escaped."""
+    body = response.get_data()
+    if response.mimetype.startswith(("text/", "application/json")):
+        return len(json.dumps(body.decode("utf-8", "replace"))) + LAMBDA_ENVELOPE_BYTES
+    return (len(body) + 2) // 3 * 4 + LAMBDA_ENVELOPE_BYTES
+
+
+def refuse_answers_over_the_lambda_limit(app: Flask) -> None:
+    """On Lambda, an answer over the invocation's limit becomes this service's JSON 413, not the gateway's 502.
+
+    Lambda refuses such an answer (Function.ResponseSizeTooLarge) and API Gateway turns that into
+    a 502 "Internal server error". The echo route can answer more than it was sent: each non-ASCII
+    character of msg comes back as a six-byte \\uXXXX escape, then escaped again in the envelope.
+    """
+
+    @app.after_request
+    def within_the_lambda_limit(response: Response) -> Response:
+        if response.is_streamed or not any(key in request.environ for key in LAMBDA_EVENT_KEYS):
+            return response
+        if response.content_length is not None and response.content_length < LAMBDA_ANSWER_BYTES // 8:
+            return response  # even all escapes and base64 cannot take it over
+        if lambda_envelope_bytes(response) <= LAMBDA_ANSWER_BYTES:
+            return response
+        problem = (
+            "The answer would be over AWS Lambda's 6 MB response limit: ask for less (fewer records, a shorter msg)"
+        )
+        return _error_response(413, ApiError(problem).body())
+
+
 def _error_response(status: int, body: dict) -> Response:
     response = jsonify(body)
     response.status_code = status
@@ -205,6 +244,8 @@ def _base_app(settings: Settings) -> Flask:
     app.config["SETTINGS"] = settings
     app.json.sort_keys = False  # answers read in the order they are built: status first
     register_error_handlers(app)
+    if os.environ.get("LAMBDA_TASK_ROOT"):  # set by the Lambda runtime: Gunicorn's requests skip the hook
+        refuse_answers_over_the_lambda_limit(app)
     return app
 
 
