@@ -418,6 +418,15 @@ def test_an_answer_over_lambdas_6_mb_limit_is_a_json_413(lam, kind):
 
 
 @pytest.mark.parametrize("kind", EVENTS)
+def test_options_is_a_204_with_allow(lam, reference, kind):
+    # Its answer has no Content-Type: the size check of bb8bf53 read None's startswith and answered 500.
+    result = lam.invoke(EVENTS[kind]("OPTIONS", "/predict/residential"))["result"]
+    assert result["statusCode"] == 204 and not result.get("body")
+    expected = reference.options("/predict/residential").headers["Allow"]
+    assert sorted(result["headers"]["Allow"].split(", ")) == sorted(expected.split(", "))
+
+
+@pytest.mark.parametrize("kind", EVENTS)
 def test_a_gzipped_base64_batch(lam, reference, kind):
     rows = [
         {"complaint_type": "residential", "lat": 40.7, "lon": -73.9, "date": "2019-06-08 00:00:09"},

@@ -151,7 +151,7 @@ LAMBDA_EVENT_KEYS = ("lambda.event", "serverless.event")  # Zappa's, serverless-
 def lambda_envelope_bytes(response: Response) -> int:
     """About how many bytes the handler's answer for this response takes: the body base64 or JSON-escaped."""
     body = response.get_data()
-    if response.mimetype.startswith(("text/", "application/json")):
+    if (response.mimetype or "").startswith(("text/", "application/json")):
         return len(json.dumps(body.decode("utf-8", "replace"))) + LAMBDA_ENVELOPE_BYTES
     return (len(body) + 2) // 3 * 4 + LAMBDA_ENVELOPE_BYTES
 
@@ -168,7 +168,7 @@ def refuse_answers_over_the_lambda_limit(app: Flask) -> None:
     def within_the_lambda_limit(response: Response) -> Response:
         if response.is_streamed or not any(key in request.environ for key in LAMBDA_EVENT_KEYS):
             return response
-        if response.content_length is not None and response.content_length < LAMBDA_ANSWER_BYTES // 8:
+        if len(response.get_data()) < LAMBDA_ANSWER_BYTES // 8:
             return response  # even all escapes and base64 cannot take it over
         if lambda_envelope_bytes(response) <= LAMBDA_ANSWER_BYTES:
             return response
