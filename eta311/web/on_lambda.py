@@ -20,7 +20,10 @@ def declare_in_memory_body(environ: dict) -> None:
     the medians, not the model. Gunicorn streams the body (never a BytesIO), and werkzeug's test
     client declares its own, so only that case comes here.
     """
-    environ["CONTENT_LENGTH"] = str(environ["wsgi.input"].getbuffer().nbytes)
+    size = environ["wsgi.input"].getbuffer().nbytes
+    if not size:
+        return  # nothing to declare: a bodiless request stays on the app's quick no-body path
+    environ["CONTENT_LENGTH"] = str(size)
     if "CONTENT_TYPE" not in environ and "HTTP_CONTENT_TYPE" in environ:
         environ["CONTENT_TYPE"] = environ["HTTP_CONTENT_TYPE"]
 
