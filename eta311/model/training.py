@@ -318,7 +318,7 @@ def train_on_days(
             "weighted 1/G(T), learns their quick minority and scored far worse on the held-out days overall (a little "
             "better on the noise types alone, which close fast); the starting point's half-life and the statistics' "
             "maturity lag were chosen on earlier mature weeks, not on those days",
-            "alternatives": "compare_methods.txt, written by scripts/compare_methods.py --data ../shared/data/nyc311",
+            "alternatives": "compare_methods.txt, written by scripts/compare_methods.py on the day files make train read",
         },
         "fitted_on": "every day read (refitted after the evaluation below, which used a model fitted before the held-out days)",
         "training_window": dict(zip(("first_day", "last_day"), day(columns))),
