@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import types
@@ -45,7 +44,7 @@ class ServiceFlask(Flask):
 
     Flask calls ensure_sync on every hook and view of every request (five on a prediction), and
     inspect's coroutine check was about 4% of a request's CPU in-process. It also reads an empty
-    path as "/" and answers OPTIONS with 204.
+    path as "/", answers OPTIONS with 204, and mends what Zappa's handler passes (on_lambda).
     """
 
     MAX_KNOWN_FUNCTIONS = 1024  # hooks, views and handlers are a fixed set; a function made per call is not kept
@@ -71,11 +70,8 @@ class ServiceFlask(Flask):
             # which RFC 9110 reads as "/"; werkzeug answered it with a 308 to the Host header's site and
             # an HTML page.
             environ["PATH_INFO"] = "/"
-        if "lambda.event" in environ:
-            on_lambda.take_gateway_source_ip(environ)
-            on_lambda.decode_base64_body_zappa_left(environ)
-        if "CONTENT_LENGTH" not in environ and isinstance(environ.get("wsgi.input"), io.BytesIO):
-            on_lambda.declare_in_memory_body(environ)
+        if "lambda.event" in environ:  # Zappa's handler; Gunicorn's requests pay this one lookup
+            on_lambda.mend_zappa_environ(environ)
         return super().wsgi_app(environ, start_response)
 
     def make_default_options_response(self) -> Response:

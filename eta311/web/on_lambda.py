@@ -12,13 +12,20 @@ from flask import Flask, Response, jsonify, request
 from eta311.errors import ApiError
 
 
+def mend_zappa_environ(environ: dict) -> None:
+    """What Zappa's handler leaves unlike a WSGI server: the client's address, a GET's body and its length."""
+    take_gateway_source_ip(environ)
+    decode_base64_body_zappa_left(environ)
+    if "CONTENT_LENGTH" not in environ and isinstance(environ.get("wsgi.input"), io.BytesIO):
+        declare_in_memory_body(environ)
+
+
 def declare_in_memory_body(environ: dict) -> None:
     """Give a whole in-memory body the CGI length and type every server but Zappa declares.
 
     Zappa (Lambda) sets CONTENT_LENGTH and CONTENT_TYPE for POST, PUT, PATCH and DELETE only, so a
     GET carrying a JSON body, as the seed's clients send one, looked bodiless and was answered from
-    the medians, not the model. Gunicorn streams the body (never a BytesIO), and werkzeug's test
-    client declares its own, so only that case comes here.
+    the medians, not the model. serverless-wsgi declares every body's length itself.
     """
     size = environ["wsgi.input"].getbuffer().nbytes
     if not size:
